@@ -1,0 +1,26 @@
+# The two commands of the README. Both create .venv from requirements.txt first.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+CONFIG ?= configs/default.py:full
+WORKDIR ?= runs/$(subst .py:,_,$(notdir $(CONFIG)))
+
+.PHONY: setup run test clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+# Trains the default experiment (override: make run CONFIG=configs/default.py:linformer).
+run: $(STAMP)
+	$(VENV)/bin/python launch.py --config=$(CONFIG) --workdir=$(WORKDIR)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) runs

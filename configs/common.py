@@ -1,0 +1,108 @@
+"""Pieces every config shares: argument parsing and the trainer defaults."""
+
+from typing import Any
+
+import ml_collections
+
+
+def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
+  """Parses a config argument like 'linformer,k=128,runlocal'.
+
+  A bare word is either the value of the first default (the positional
+  argument, e.g. the attention name) or, if it names a boolean default, sets
+  it to True. `key=value` sets `key`, converted to the type of its default.
+
+  Args:
+    arg: the string after ':' in --config=file.py:arg (None if absent).
+    **defaults: the accepted keys and their defaults; order matters.
+
+  Returns:
+    A locked ConfigDict of the parsed values.
+  """
+  result = ml_collections.ConfigDict(defaults)
+  positional = next(iter(defaults), None)
+  for token in filter(None, (arg or '').split(',')):
+    key, eq, value = token.partition('=')
+    if not eq:
+      if isinstance(defaults.get(key), bool):
+        key, value = key, 'True'
+      else:
+        key, value = positional, token
+    if key not in defaults:
+      raise ValueError(f'unknown config argument {key!r}; known: '
+                       f'{", ".join(defaults)}')
+    kind = type(defaults[key])
+    if kind is bool:
+      result[key] = value.lower() in ('1', 'true', 'yes')
+    elif defaults[key] is None:
+      result[key] = value
+    else:
+      result[key] = kind(value)
+  result.lock()
+  return result
+
+
+def trainer_defaults() -> ml_collections.ConfigDict:
+  """Fields of the trainer that any config may override."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.mode = 'train'  # 'train', or 'predict' (one forward pass, no data).
+
+  # Data (see vit_jax/data): a tfds name, 'digits' (embedded) or 'synthetic'.
+  config.dataset = 'digits'
+  config.data_dir = ml_collections.FieldReference(None, field_type=str)
+  config.dataset_fallback = ml_collections.FieldReference(None, field_type=str)
+  config.train_split = 'train'
+  config.test_split = 'test'
+  config.num_classes = 10
+  config.image_size = 16
+  config.input = ml_collections.ConfigDict(dict(random_shift=0))
+  config.synthetic = ml_collections.ConfigDict(
+      dict(num_train=1024, num_test=256, channels=3))
+
+  config.batch_size = 128
+  config.eval_batch_size = 256
+  # Duration: set exactly one of total_steps / total_epochs.
+  config.total_steps = ml_collections.FieldReference(None, field_type=int)
+  config.total_epochs = ml_collections.FieldReference(None, field_type=float)
+
+  config.optimizer = ml_collections.ConfigDict(dict(
+      name='adamw', b1=0.9, b2=0.999, weight_decay=1e-4, momentum=0.9))
+  config.lr = ml_collections.ConfigDict(dict(
+      base=1e-3, warmup_steps=0, decay='cosine', end_factor=0.0))
+  config.grad_clip_norm = 1.0
+  config.label_smoothing = 0.0
+
+  config.log_every_steps = 50
+  config.eval_every_steps = 500
+  config.checkpoint_every_steps = 500
+  config.max_to_keep = 2
+  return config
+
+
+def vit_model(*, patch_size: int, hidden_size: int, num_layers: int,
+              num_heads: int, mlp_dim: int, attention: dict[str, Any],
+              classifier: str = 'token', posemb: str = 'learn',
+              dropout_rate: float = 0.0, attention_dropout_rate: float = 0.0,
+              representation_size: int | None = None,
+              dtype: str = 'float32') -> ml_collections.ConfigDict:
+  """A `config.model` section for a ViT."""
+  return ml_collections.ConfigDict(dict(
+      name='vit',
+      patch_size=patch_size,
+      hidden_size=hidden_size,
+      transformer=dict(num_layers=num_layers, num_heads=num_heads,
+                       mlp_dim=mlp_dim, dropout_rate=dropout_rate,
+                       attention_dropout_rate=attention_dropout_rate),
+      attention=attention,
+      classifier=classifier,
+      posemb=posemb,
+      representation_size=ml_collections.FieldReference(
+          representation_size, field_type=int),
+      dtype=dtype,
+  ))
+
+
+def num_tokens(image_size: int, patch_size: int, classifier: str) -> int:
+  """Sequence length of a ViT: patches plus the cls token if any."""
+  return (image_size // patch_size)**2 + int(classifier == 'token')

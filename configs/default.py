@@ -1,0 +1,50 @@
+r"""The default experiment: a small ViT on the embedded 8x8 digits, offline.
+
+sklearn's 1,797 real handwritten digits (1,437 train / 360 test, fixed split:
+vit_jax/data/digits) upsampled to 16x16, patch 2 -> 64 patches + cls = 65
+tokens; dim 64, depth 4, 4 heads.
+
+Run (argument: `full` or `linformer`, plus optional key=value):
+
+  python launch.py --config=configs/default.py:full --workdir=runs/digits_full
+  python launch.py --config=configs/default.py:linformer \
+      --workdir=runs/digits_linformer
+
+Expected on the 2-core CPU machine (measured, see README): ~40-60 s of
+training after start-up; test accuracy >= 0.98 for both variants.
+"""
+
+from configs import common
+
+
+def get_config(arg=None):
+  """Returns the config; arg = 'full' | 'linformer' [,k=..,sharing=..]."""
+  args = common.parse_arg(arg, attention='full', k=8, sharing='headwise',
+                          implementation='einsum')
+  config = common.trainer_defaults()
+  config.dataset = 'digits'
+  config.num_classes = 10
+  config.image_size = 16
+  config.input.random_shift = 1
+
+  patch_size = 4
+  if args.attention == 'linformer':
+    attention = dict(name='linformer', k=args.k, sharing=args.sharing,
+                     max_length=common.num_tokens(config.image_size,
+                                                  patch_size, 'token'))
+  else:
+    attention = dict(name=args.attention, implementation=args.implementation)
+  config.model = common.vit_model(
+      patch_size=patch_size, hidden_size=64, num_layers=4, num_heads=4,
+      mlp_dim=128, attention=attention)
+
+  config.batch_size = 128
+  config.total_epochs = 100.0
+  config.lr.base = 2e-3
+  config.lr.warmup_steps = 100
+  config.optimizer.weight_decay = 0.05
+  config.label_smoothing = 0.1
+  config.log_every_steps = 100
+  config.eval_every_steps = 500
+  config.checkpoint_every_steps = 200
+  return config

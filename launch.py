@@ -1,0 +1,51 @@
+r"""Runs an experiment from a config file.
+
+  python launch.py --config=configs/default.py:linformer --workdir=runs/x \
+      --config.batch_size=256
+
+Trains (or, with --config.mode=predict, runs one timed forward pass), saving
+the resolved config, metrics, TensorBoard events and checkpoints in the
+workdir; starting the same command again resumes from the last checkpoint.
+On several hosts (Cloud TPU pods, Slurm), pass --jax_distributed on every
+host: `jax.distributed.initialize()` then finds the others.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Config file, optionally with an argument: file.py:arg.',
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run.')
+_JAX_DISTRIBUTED = flags.DEFINE_bool(
+    'jax_distributed', False,
+    'Call jax.distributed.initialize() (multi-host TPU/GPU, Slurm, MPI).')
+_VERBOSE = flags.DEFINE_bool('verbose', False, 'Show INFO logs of libraries.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  if not _VERBOSE.value:  # Orbax logs every save step at INFO.
+    logging.set_verbosity(logging.WARNING)
+  import jax  # After flag parsing, so XLA_FLAGS set by the caller apply.
+  if _JAX_DISTRIBUTED.value:
+    jax.distributed.initialize()
+  from vit_jax.training import config_checks
+  from vit_jax.training import trainer
+  config = _CONFIG.value
+  run = trainer.predict if config.mode == 'predict' else trainer.train_and_evaluate
+  try:
+    run(config, _WORKDIR.value)
+  except config_checks.ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,185 @@
+"""Attention variants: equal to references, Linformer's sharing and masks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vit_jax import attention
+from vit_jax.attention import softmax_core
+from vit_jax.models import get_model
+from vit_jax.models.vit import Encoder
+
+B, N, H, D = 2, 12, 3, 4  # batch, length, heads, head_dim
+
+
+def _qkv(seed=0, n=N):
+  keys = jax.random.split(jax.random.key(seed), 3)
+  return [jax.random.normal(k, (B, n, H, D)) for k in keys]
+
+
+def _naive(q, k, v, mask=None):
+  """Loops over batch and heads in NumPy."""
+  q, k, v = map(np.asarray, (q, k, v))
+  out = np.zeros_like(q)
+  for b in range(q.shape[0]):
+    for h in range(q.shape[2]):
+      logits = q[b, :, h] @ k[b, :, h].T / np.sqrt(q.shape[-1])
+      if mask is not None:
+        logits = np.where(np.asarray(mask[b])[None], logits, -np.inf)
+      w = np.exp(logits - logits.max(-1, keepdims=True))
+      out[b, :, h] = (w / w.sum(-1, keepdims=True)) @ v[b, :, h]
+  return out
+
+
+def _padding_mask(n=N, valid=(N, 7)):
+  return jnp.arange(n)[None, :] < jnp.asarray(valid)[:, None]
+
+
+@pytest.mark.parametrize('masked', [False, True])
+def test_full_implementations_match_naive(masked):
+  q, k, v = _qkv()
+  mask = _padding_mask() if masked else None
+  want = _naive(q, k, v, mask)
+  np.testing.assert_allclose(softmax_core.einsum_attention(q, k, v, mask),
+                             want, atol=1e-5)
+  np.testing.assert_allclose(
+      softmax_core.library_attention(q, k, v, mask, 'xla'), want, atol=1e-5)
+
+
+def test_full_module_einsum_equals_library():
+  x = jax.random.normal(jax.random.key(1), (B, N, 24))
+  mask = _padding_mask()
+  einsum = attention.get('full')(num_heads=H, implementation='einsum')
+  library = attention.get('full')(num_heads=H, implementation='xla')
+  params = einsum.init(jax.random.key(0), x, mask)
+  np.testing.assert_allclose(einsum.apply(params, x, mask),
+                             library.apply(params, x, mask), atol=1e-5)
+
+
+def _identity_projections(params):
+  """Sets every Linformer projection kernel to the identity."""
+  def fix(path, leaf):
+    names = [getattr(p, 'key', '') for p in path]
+    if any(n.endswith('projection') or n == 'shared_attention' for n in names):
+      eye = jnp.eye(leaf.shape[-2], leaf.shape[-1])
+      return jnp.broadcast_to(eye, leaf.shape)
+    return leaf
+  return jax.tree_util.tree_map_with_path(fix, params)
+
+
+@pytest.mark.parametrize('sharing', ['none', 'headwise', 'kv'])
+def test_linformer_with_identity_projection_equals_full(sharing):
+  x = jax.random.normal(jax.random.key(1), (B, N, 24))
+  lin = attention.get('linformer')(num_heads=H, k=N, max_length=N,
+                                   sharing=sharing)
+  full = attention.get('full')(num_heads=H)
+  params = _identity_projections(lin.init(jax.random.key(0), x))
+  full_params = {'params': {k: v for k, v in params['params'].items()
+                            if not k.endswith('projection')}}
+  np.testing.assert_allclose(lin.apply(params, x), full.apply(full_params, x),
+                             atol=1e-5)
+
+
+def _vit(sharing, layers=3, k=8, n_tokens=17):
+  return get_model(dict(
+      patch_size=2, hidden_size=24, classifier='token',
+      transformer=dict(num_layers=layers, num_heads=H, mlp_dim=32),
+      attention=dict(name='linformer', k=k, max_length=n_tokens,
+                     sharing=sharing)), num_classes=5)
+
+
+def _projection_kernels(params):
+  flat = jax.tree_util.tree_leaves_with_path(params)
+  return [(jax.tree_util.keystr(p), x.shape) for p, x in flat
+          if 'projection' in jax.tree_util.keystr(p)
+          or 'shared_attention' in jax.tree_util.keystr(p)]
+
+
+@pytest.mark.parametrize('sharing,count,shape', [
+    ('none', 2 * 3, (H, 17, 8)),   # E and F per head, per layer.
+    ('headwise', 2 * 3, (17, 8)),  # E and F per layer.
+    ('kv', 3, (17, 8)),            # One per layer.
+    ('layerwise', 1, (17, 8)),     # One in the whole model.
+])
+def test_linformer_sharing_parameter_counts(sharing, count, shape):
+  model = _vit(sharing)
+  images = jnp.zeros((1, 8, 8, 3))
+  params = jax.eval_shape(
+      lambda: model.init(jax.random.key(0), images, train=False))
+  kernels = _projection_kernels(params)
+  assert len(kernels) == count, kernels
+  assert all(s == shape for _, s in kernels), kernels
+
+
+@pytest.mark.parametrize('attention_config', [
+    dict(name='full'),
+    dict(name='linformer', k=8, max_length=N, sharing='none'),
+    dict(name='linformer', k=8, max_length=N, sharing='headwise'),
+    dict(name='linformer', k=8, max_length=N, sharing='kv'),
+    dict(name='linformer', k=8, max_length=N, sharing='layerwise'),
+])
+def test_output_at_real_tokens_ignores_padded_positions(attention_config):
+  # A 2-layer encoder, so layerwise sharing and stacking are covered too.
+  encoder = Encoder(num_layers=2, mlp_dim=16, num_heads=H,
+                    attention=attention_config)
+  mask = _padding_mask()
+  x = jax.random.normal(jax.random.key(1), (B, N, 24))
+  noise = jax.random.normal(jax.random.key(2), x.shape) * 100
+  x_other = jnp.where(mask[..., None], x, noise)  # Same real tokens.
+  params = encoder.init(jax.random.key(0), x, mask, train=False)
+  run = lambda inputs, m: np.asarray(encoder.apply(params, inputs, m,
+                                                   train=False))
+  valid = np.asarray(mask)
+  np.testing.assert_allclose(run(x, mask)[valid], run(x_other, mask)[valid],
+                             atol=1e-4)
+  # Not vacuous: without the mask the padding does change real outputs.
+  assert not np.allclose(run(x_other, None)[valid], run(x, mask)[valid],
+                         atol=1e-2)
+
+
+def test_linformer_shorter_input_uses_first_rows():
+  short = 9
+  x = jax.random.normal(jax.random.key(1), (B, short, 24))
+  long_module = attention.get('linformer')(num_heads=H, k=4, max_length=N)
+  exact_module = attention.get('linformer')(num_heads=H, k=4, max_length=short)
+  params = long_module.init(jax.random.key(0), x)
+  sliced = jax.tree_util.tree_map_with_path(
+      lambda p, leaf: leaf[:short] if 'projection' in jax.tree_util.keystr(p)
+      else leaf, params)
+  np.testing.assert_allclose(long_module.apply(params, x),
+                             exact_module.apply(sliced, x), atol=1e-6)
+
+
+def test_linformer_longer_input_is_a_clear_error():
+  module = attention.get('linformer')(num_heads=H, k=4, max_length=N)
+  x = jnp.zeros((1, N + 1, 24))
+  with pytest.raises(ValueError, match=rf'{N + 1} tokens.*max_length is {N}'):
+    module.init(jax.random.key(0), x)
+
+
+def test_unknown_attention_name_lists_known_ones():
+  with pytest.raises(ValueError, match="unknown attention 'nope'.*full.*linformer"):
+    attention.get('nope')
+
+
+def test_new_variant_is_one_class_plus_registration():
+  """A registered variant runs inside the ViT without touching the model."""
+
+  @attention.register('mean_pool_test')
+  class MeanAttention(attention.multihead.MultiHeadAttention):
+
+    def attend(self, q, k, v, mask, deterministic):
+      del q, k, mask, deterministic
+      return jnp.broadcast_to(v.mean(1, keepdims=True), v.shape)
+
+  try:
+    model = get_model(dict(
+        patch_size=4, hidden_size=12, transformer=dict(
+            num_layers=1, num_heads=H, mlp_dim=8),
+        attention=dict(name='mean_pool_test')), num_classes=3)
+    images = jnp.ones((2, 8, 8, 1))
+    params = model.init(jax.random.key(0), images, train=False)
+    assert model.apply(params, images, train=False).shape == (2, 3)
+  finally:
+    attention.registry._REGISTRY.pop('mean_pool_test')

@@ -1,0 +1,166 @@
+"""Vision Transformer (Dosovitskiy et al. 2021) with pluggable attention.
+
+Parameter names follow google-research/vision_transformer, so its published
+weights map onto this model: `embedding`, `cls`,
+`Transformer/posembed_input/pos_embedding`, `Transformer/encoderblock_{i}`,
+`Transformer/encoder_norm`, `pre_logits`, `head`.
+"""
+
+import functools
+from typing import Any, Callable, Mapping, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from vit_jax import attention
+from vit_jax.models import embeddings
+
+
+class MlpBlock(nn.Module):
+  """Dense -> GELU -> dropout -> Dense -> dropout."""
+  mlp_dim: int
+  dtype: Any = jnp.float32
+  dropout_rate: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
+    dense = functools.partial(
+        nn.Dense, dtype=self.dtype,
+        kernel_init=nn.initializers.xavier_uniform(),
+        bias_init=nn.initializers.normal(stddev=1e-6))
+    y = nn.gelu(dense(self.mlp_dim)(x))
+    y = nn.Dropout(rate=self.dropout_rate)(y, deterministic=deterministic)
+    y = dense(x.shape[-1])(y)
+    return nn.Dropout(rate=self.dropout_rate)(y, deterministic=deterministic)
+
+
+class Encoder1DBlock(nn.Module):
+  """Pre-LN block: x + Attention(LN(x)), then x + MLP(LN(x)).
+
+  Attributes:
+    make_attention: builds the attention module; given `name`.
+  """
+  make_attention: Callable[..., nn.Module]
+  mlp_dim: int
+  dtype: Any = jnp.float32
+  dropout_rate: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, mask: Optional[jax.Array], *,
+               deterministic: bool) -> jax.Array:
+    assert x.ndim == 3, x.shape  # [batch, length, hidden]
+    # LayerNorm computes in f32 (the default) whatever `dtype` is.
+    y = nn.LayerNorm(name='LayerNorm_0')(x).astype(self.dtype)
+    y = self.make_attention(name='MultiHeadDotProductAttention_1')(
+        y, mask, deterministic=deterministic)
+    y = nn.Dropout(rate=self.dropout_rate)(y, deterministic=deterministic)
+    x = x + y
+    y = nn.LayerNorm(name='LayerNorm_2')(x).astype(self.dtype)
+    y = MlpBlock(mlp_dim=self.mlp_dim, dtype=self.dtype,
+                 dropout_rate=self.dropout_rate, name='MlpBlock_3')(
+                     y, deterministic=deterministic)
+    return x + y
+
+
+class Encoder(nn.Module):
+  """Position embedding, `num_layers` blocks and a final LayerNorm.
+
+  Attributes:
+    attention: config of the attention variant: `name` plus its options.
+    posemb: 'learn' (VT's learned table) or 'sincos2d' (fixed).
+    grid: (rows, cols) of patches; needed by 'sincos2d'.
+    num_prefix_tokens: tokens before the patches (the cls token) which get a
+      zero sincos embedding.
+  """
+  num_layers: int
+  mlp_dim: int
+  num_heads: int
+  attention: Mapping[str, Any]
+  dropout_rate: float = 0.0
+  attention_dropout_rate: float = 0.0
+  posemb: str = 'learn'
+  grid: tuple[int, int] = (0, 0)
+  num_prefix_tokens: int = 0
+  dtype: Any = jnp.float32
+
+  def add_position_embedding(self, x: jax.Array) -> jax.Array:
+    if self.posemb == 'learn':
+      return embeddings.AddPositionEmbs(name='posembed_input')(x)
+    if self.posemb == 'sincos2d':
+      pe = embeddings.sincos_2d(*self.grid, x.shape[-1])
+      pe = jnp.pad(pe, ((self.num_prefix_tokens, 0), (0, 0)))
+      return x + pe[None].astype(x.dtype)
+    raise ValueError(f'unknown posemb {self.posemb!r}; known: learn, sincos2d')
+
+  @nn.compact
+  def __call__(self, x: jax.Array, mask: Optional[jax.Array] = None, *,
+               train: bool) -> jax.Array:
+    """[batch, length, hidden] -> [batch, length, hidden]."""
+    variant = attention.get(self.attention['name'])
+    options = attention.options_of(self.attention)
+    shared = variant.make_shared(name='shared_attention', dtype=self.dtype,
+                                 **options)
+    make_attention = functools.partial(
+        variant, num_heads=self.num_heads, dtype=self.dtype,
+        dropout_rate=self.attention_dropout_rate, shared=shared, **options)
+
+    x = self.add_position_embedding(x).astype(self.dtype)
+    x = nn.Dropout(rate=self.dropout_rate)(x, deterministic=not train)
+    for i in range(self.num_layers):
+      x = Encoder1DBlock(
+          make_attention=make_attention, mlp_dim=self.mlp_dim,
+          dtype=self.dtype, dropout_rate=self.dropout_rate,
+          name=f'encoderblock_{i}')(x, mask, deterministic=not train)
+    return nn.LayerNorm(name='encoder_norm')(x)
+
+
+class VisionTransformer(nn.Module):
+  """Images [batch, H, W, C] -> logits [batch, num_classes] (float32).
+
+  Attributes:
+    num_classes: size of the zero-initialised head.
+    patch_size: side of the square patches.
+    hidden_size: token width.
+    transformer: Encoder options (num_layers, mlp_dim, num_heads,
+      dropout_rate, attention_dropout_rate).
+    attention: attention config, `name` plus options (see vit_jax.attention).
+    classifier: 'token' (cls token) or 'gap' (mean of the patch tokens).
+    representation_size: width of the optional tanh pre-logits layer.
+    posemb: 'learn' or 'sincos2d'.
+    dtype: computation dtype; parameters, LayerNorms and logits stay float32.
+  """
+  num_classes: int
+  patch_size: int
+  hidden_size: int
+  transformer: Mapping[str, Any]
+  attention: Mapping[str, Any]
+  classifier: str = 'token'
+  representation_size: Optional[int] = None
+  posemb: str = 'learn'
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
+    if self.classifier not in ('token', 'gap'):
+      raise ValueError(f'unknown classifier {self.classifier!r}; known: '
+                       'token, gap')
+    x = embeddings.PatchEmbedding(self.patch_size, self.hidden_size,
+                                  dtype=self.dtype, name='embedding')(images)
+    b, gh, gw, d = x.shape
+    x = x.reshape(b, gh * gw, d)
+    if self.classifier == 'token':
+      cls = self.param('cls', nn.initializers.zeros, (1, 1, d))
+      x = jnp.concatenate([jnp.tile(cls.astype(x.dtype), (b, 1, 1)), x], 1)
+
+    x = Encoder(attention=self.attention, posemb=self.posemb, grid=(gh, gw),
+                num_prefix_tokens=int(self.classifier == 'token'),
+                dtype=self.dtype, name='Transformer',
+                **self.transformer)(x, train=train)
+
+    x = x[:, 0] if self.classifier == 'token' else x.mean(axis=1)
+    if self.representation_size is not None:
+      x = jnp.tanh(nn.Dense(self.representation_size, name='pre_logits')(x))
+    logits = nn.Dense(self.num_classes, name='head',
+                      kernel_init=nn.initializers.zeros)(x)
+    return logits.astype(jnp.float32)

@@ -1,0 +1,1 @@
+"""The trainer: config checks, mesh, optimizer, state, steps, checkpoints, logs."""

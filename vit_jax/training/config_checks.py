@@ -1,0 +1,62 @@
+"""Checks a config before any expensive work, with one-line errors."""
+
+import jax
+
+from vit_jax import attention
+from vit_jax.training import optimizer as optimizer_lib
+
+
+class ConfigError(ValueError):
+  """A config that cannot run; the message is one line meant for the user."""
+
+
+def _check(condition: bool, message: str) -> None:
+  if not condition:
+    raise ConfigError(message)
+
+
+def check_training_fields(config, *, device_count: int,
+                          process_count: int) -> None:
+  """Checks the fields of the trainer (not those of the model)."""
+  _check(config.mode in ('train', 'predict'),
+         f'unknown mode {config.mode!r}; known: train, predict')
+  _check((config.total_steps is None) != (config.total_epochs is None),
+         'set exactly one of total_steps and total_epochs (got '
+         f'total_steps={config.total_steps}, total_epochs={config.total_epochs})')
+  for name in ('batch_size', 'eval_batch_size'):
+    size = config[name]
+    _check(size > 0 and size % device_count == 0,
+           f'{name}={size} is not divisible by the number of devices '
+           f'({device_count})')
+    _check(size % process_count == 0,
+           f'{name}={size} is not divisible by the number of processes '
+           f'({process_count})')
+  try:
+    optimizer_lib.learning_rate_schedule(config.lr, 1)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  _check(config.optimizer.name in ('adamw', 'sgd'),
+         f'unknown optimizer.name {config.optimizer.name!r}; known: adamw, sgd')
+
+
+def check_model(config, model, image_shape: tuple[int, ...]) -> None:
+  """Traces the model abstractly (no FLOPs) so shape errors surface now.
+
+  Errors any part of the model raises for its input (Linformer's max_length,
+  heads not dividing the width, ...) become ConfigErrors, without the
+  trainer knowing the variants.
+  """
+  m = config.model
+  try:
+    attention.get(m.attention.name)
+  except ValueError as e:
+    raise ConfigError(f'model.attention.name: {e}') from None
+  _check(config.image_size % m.patch_size == 0,
+         f'image_size={config.image_size} is not divisible by '
+         f'model.patch_size={m.patch_size}')
+  images = jax.ShapeDtypeStruct((1,) + tuple(image_shape), 'float32')
+  try:
+    jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False),
+                   images)
+  except (ValueError, TypeError) as e:
+    raise ConfigError(f'model config: {str(e).splitlines()[0]}') from None

@@ -1,0 +1,67 @@
+"""Where metrics go: WORKDIR/metrics.jsonl, TensorBoard events, the terminal.
+
+Only the writing process (process 0) writes; the others get a logger that
+drops everything, so callers need no `if`.
+"""
+
+import json
+import math
+import os
+import time
+from typing import Mapping, Optional
+
+from tensorboardX import SummaryWriter
+
+
+def _duration(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
+
+
+class MetricsLogger:
+  """Appends one JSON object per logged step and prints a progress line."""
+
+  def __init__(self, workdir: str, *, total_steps: int, is_writer: bool):
+    self._total_steps = total_steps
+    self._is_writer = is_writer
+    self._jsonl = None
+    self._tb: Optional[SummaryWriter] = None
+    self._start: Optional[tuple[float, int]] = None  # (time, step) of first log.
+    if is_writer:
+      # Appended, never truncated: a resumed run adds to its own history.
+      self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
+      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+
+  def write(self, step: int, metrics: Mapping[str, float]) -> None:
+    if not self._is_writer:
+      return
+    row = {'step': int(step), **{k: float(v) for k, v in metrics.items()}}
+    self._jsonl.write(json.dumps(row) + '\n')
+    self._jsonl.flush()
+    for name, value in row.items():
+      if name != 'step' and math.isfinite(value):
+        self._tb.add_scalar(name, value, step)
+
+  def progress(self, step: int, metrics: Mapping[str, float]) -> None:
+    """Prints `step/total, key metrics, ETA` on one line."""
+    if not self._is_writer:
+      return
+    now = time.time()
+    if self._start is None:
+      self._start = (now, step)
+    t0, s0 = self._start
+    eta = ''
+    if step > s0:
+      eta = f'  ETA {_duration((now - t0) / (step - s0) * (self._total_steps - step))}'
+    shown = '  '.join(f'{k.split("/")[-1]} {v:.4g}' for k, v in metrics.items())
+    print(f'step {step}/{self._total_steps} '
+          f'({100 * step / self._total_steps:.0f}%)  {shown}{eta}', flush=True)
+
+  def info(self, message: str) -> None:
+    if self._is_writer:
+      print(message, flush=True)
+
+  def close(self) -> None:
+    if self._is_writer:
+      self._jsonl.close()
+      self._tb.close()
