@@ -47,6 +47,7 @@ def trainer_defaults() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.mode = 'train'  # 'train', or 'predict' (one forward pass, no data).
+  config.predict_batch_size = 1  # Images in the 'predict' forward pass.
 
   # Data (see vit_jax/data): a tfds name, 'digits' (embedded) or 'synthetic'.
   config.dataset = 'digits'
@@ -62,7 +63,7 @@ def trainer_defaults() -> ml_collections.ConfigDict:
 
   config.batch_size = 128
   config.eval_batch_size = 256
-  # Duration: set exactly one of total_steps / total_epochs.
+  # Duration: total_steps if set, else total_epochs (of num_train examples).
   config.total_steps = ml_collections.FieldReference(None, field_type=int)
   config.total_epochs = ml_collections.FieldReference(None, field_type=float)
 

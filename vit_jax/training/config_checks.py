@@ -20,9 +20,10 @@ def check_training_fields(config, *, device_count: int,
   """Checks the fields of the trainer (not those of the model)."""
   _check(config.mode in ('train', 'predict'),
          f'unknown mode {config.mode!r}; known: train, predict')
-  _check((config.total_steps is None) != (config.total_epochs is None),
-         'set exactly one of total_steps and total_epochs (got '
-         f'total_steps={config.total_steps}, total_epochs={config.total_epochs})')
+  _check(config.total_steps is not None or config.total_epochs is not None,
+         'set total_steps or total_epochs')
+  _check((config.total_steps or 0) >= 0 and (config.total_epochs or 0) >= 0,
+         'total_steps and total_epochs must not be negative')
   for name in ('batch_size', 'eval_batch_size'):
     size = config[name]
     _check(size > 0 and size % device_count == 0,

@@ -89,7 +89,7 @@ def evaluate(run: Run, eval_step, params) -> dict[str, float]:
   """Loss and accuracy over the whole test split (padding excluded)."""
   totals = None
   for local_batch in input_pipeline.eval_batches(
-      run.config, split=run.config.test_split,
+      run.config, split='test',
       process_index=jax.process_index(), process_count=jax.process_count()):
     sums = eval_step(params, mesh_lib.shard_batch(local_batch, run.mesh))
     totals = sums if totals is None else jax.tree.map(np.add, totals, sums)
@@ -169,7 +169,7 @@ def predict(config, workdir: str, *, repeats: int = 3) -> np.ndarray:
   run = prepare_run(config, workdir)
   ckpt = checkpointing.Checkpointer(workdir, every_steps=1, max_to_keep=1)
   params = restore_or_create_state(run, ckpt).params
-  batch = config.get('predict_batch_size', 1)
+  batch = config.predict_batch_size
   images = np.random.default_rng(config.seed).normal(
       size=(batch,) + tuple(run.info.image_shape)).astype(np.float32)
   forward = steps.make_predict_fn(run.model)

@@ -1,0 +1,58 @@
+r"""The ViT paper's models by name: `vit.py:B/16`, `vit.py:Ti/16,attention=linformer`.
+
+Sizes Ti/S/B/L/H with any patch size (vit_jax/models/sizes.py); parameter
+names and counts match google-research/vision_transformer (B/16 at 224² with
+1,000 classes: 86,567,656). ImageNet-style recipe (SGD momentum 0.9, batch
+512, lr 0.03, 10k warmup of 20k steps with cosine decay, clip 1.0) as VT's
+fine-tuning defaults; `dataset=` any prepared tfds name, else synthetic.
+
+  python launch.py --config=configs/vit.py:B/16 --workdir=runs/b16 \
+      --config.mode=predict                     # timed forward pass on CPU
+  python launch.py --config=configs/vit.py:Ti/16,dataset=imagenet2012 \
+      --workdir=gs://.../ti16 --jax_distributed  # a TPU pod
+
+Expected on the 2-core CPU machine: predict of one 224² image with B/16 takes
+~10 s including compilation. Training at these sizes is for accelerators:
+a B/16 step of batch 512 is ~45 TFLOP (hours per step on this CPU).
+"""
+
+from configs import common
+from vit_jax.models import sizes
+
+
+def get_config(arg=None):
+  """arg: '<size>/<patch>' [,attention=..,k=..,dataset=..,num_classes=..]."""
+  args = common.parse_arg(arg, size='B/16', attention='full', k=256,
+                          sharing='headwise', dataset='synthetic',
+                          num_classes=1000, image_size=224)
+  model = sizes.parse(args.size)
+  config = common.trainer_defaults()
+  config.dataset = args.dataset
+  config.dataset_fallback = 'synthetic'
+  config.num_classes = args.num_classes
+  config.image_size = args.image_size
+  config.synthetic.num_train = 50_000
+  config.synthetic.num_test = 1_000
+
+  if args.attention == 'linformer':
+    attention = dict(name='linformer', k=args.k, sharing=args.sharing,
+                     max_length=common.num_tokens(
+                         args.image_size, model['patch_size'], 'token'))
+  else:
+    attention = dict(name=args.attention, implementation='einsum')
+  config.model = common.vit_model(
+      patch_size=model['patch_size'], hidden_size=model['hidden_size'],
+      attention=attention, **model['transformer'])
+
+  config.batch_size = 512
+  config.eval_batch_size = 512
+  config.total_steps = 20_000
+  config.optimizer.name = 'sgd'
+  config.optimizer.momentum = 0.9
+  config.optimizer.weight_decay = 0.0
+  config.lr.base = 0.03
+  config.lr.warmup_steps = 10_000
+  config.log_every_steps = 100
+  config.eval_every_steps = 2_000
+  config.checkpoint_every_steps = 1_000
+  return config
