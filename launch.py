@@ -28,12 +28,36 @@ _VERBOSE = flags.DEFINE_bool('verbose', False, 'Show INFO logs of libraries.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def _fail(message: str) -> None:
+  """Ends the program with one line on stderr, as every bad input should."""
+  print(f'error: {" ".join(str(message).split())}', file=sys.stderr)
+  sys.exit(2)
+
+
+def parse_flags(argv):
+  """absl's parsing, with bad flags and config overrides as one-line errors."""
+  try:
+    argv = flags.FLAGS(argv)
+    _CONFIG.value.get('mode')  # Loads the file now: it is loaded lazily.
+    return argv
+  except OSError as e:  # Config file missing or unreadable.
+    _fail(f'cannot load --config: {str(e).splitlines()[-1].strip()}')
+  except flags.Error as e:
+    # A config file that raised carries its traceback: its last line says why.
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    _fail(f'{lines[0].split(": Error whilst")[0]}: {lines[-1].strip()}'
+          if len(lines) > 1 else e)
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    # ml_collections raises these for overrides of fields that do not exist.
+    _fail(f'bad --config override: {e}')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   if not _VERBOSE.value:  # Orbax logs every save step at INFO.
     logging.set_verbosity(logging.WARNING)
-  import jax  # After flag parsing, so XLA_FLAGS set by the caller apply.
+  import jax  # Imported late: flag errors return before the slow imports.
   if _JAX_DISTRIBUTED.value:
     jax.distributed.initialize()
   from vit_jax.training import config_checks
@@ -43,9 +67,8 @@ def main(argv):
   try:
     run(config, _WORKDIR.value)
   except config_checks.ConfigError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+    _fail(e)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)
