@@ -8,7 +8,7 @@ from vit_jax.attention import registry
 from vit_jax.attention import softmax_core
 from vit_jax.attention.multihead import MultiHeadAttention
 
-IMPLEMENTATIONS = ('einsum', 'xla', 'cudnn', 'auto')
+IMPLEMENTATIONS = ('einsum', 'chunked', 'flash', 'xla', 'cudnn', 'auto')
 
 
 @registry.register('full')
@@ -16,22 +16,36 @@ class FullAttention(MultiHeadAttention):
   """softmax(Q Kᵀ / √d) V over all tokens.
 
   Attributes:
-    implementation: 'einsum' (plain JAX, supports attention dropout), or one of
-      `jax.nn.dot_product_attention`'s: 'xla', 'cudnn' (GPU flash kernel),
-      'auto' (let JAX choose).
+    implementation: how the same function is computed:
+      'einsum': plain JAX, materialises the n x n weights; supports dropout.
+      'chunked': memory-efficient (Rabe & Staats 2021), O(chunk²) memory in
+        forward and backward; see `softmax_core.chunked_attention`.
+      'flash': the fused kernel of the backend: cuDNN flash attention on GPU,
+        else 'chunked' (Pallas TPU kernels are not wired in yet).
+      'xla', 'cudnn', 'auto': `jax.nn.dot_product_attention` with that
+        implementation ('auto' lets JAX choose).
+    query_chunk_size, key_chunk_size: block sizes of 'chunked'.
   """
   implementation: str = 'einsum'
+  query_chunk_size: int = 1024
+  key_chunk_size: int = 2048
 
   def attend(self, q, k, v, mask: Optional[jax.Array], deterministic: bool):
-    if self.implementation not in IMPLEMENTATIONS:
+    implementation = self.implementation
+    if implementation not in IMPLEMENTATIONS:
       raise ValueError(f'unknown full attention implementation '
-                       f'{self.implementation!r}; known: {IMPLEMENTATIONS}')
-    if self.implementation == 'einsum':
+                       f'{implementation!r}; known: {", ".join(IMPLEMENTATIONS)}')
+    if implementation == 'einsum':
       return softmax_core.einsum_attention(
           q, k, v, mask, self.dropout_weights(deterministic))
     if self.dropout_rate and not deterministic:
-      raise ValueError(
-          f'attention dropout is only supported by implementation=einsum, '
-          f'not {self.implementation!r}')
-    implementation = None if self.implementation == 'auto' else self.implementation
-    return softmax_core.library_attention(q, k, v, mask, implementation)
+      raise ValueError('attention dropout is only supported by '
+                       f'implementation=einsum, not {implementation!r}')
+    if implementation == 'flash':
+      implementation = 'cudnn' if jax.default_backend() == 'gpu' else 'chunked'
+    if implementation == 'chunked':
+      return softmax_core.chunked_attention(
+          q, k, v, mask, query_chunk_size=self.query_chunk_size,
+          key_chunk_size=self.key_chunk_size)
+    return softmax_core.library_attention(
+        q, k, v, mask, None if implementation == 'auto' else implementation)

@@ -3,6 +3,7 @@
 Layout follows `jax.nn.dot_product_attention`: [batch, length, heads, head_dim].
 """
 
+import functools
 from typing import Callable, Optional
 
 import jax
@@ -57,3 +58,83 @@ def library_attention(q: jax.Array, k: jax.Array, v: jax.Array,
   mask = None if key_mask is None else key_mask[:, None, None, :]
   return jax.nn.dot_product_attention(q, k, v, mask=mask,
                                       implementation=implementation)
+
+
+def _pad_to_multiple(x: jax.Array, axis: int, multiple: int) -> jax.Array:
+  pad = -x.shape[axis] % multiple
+  if not pad:
+    return x
+  widths = [(0, 0)] * x.ndim
+  widths[axis] = (0, pad)
+  return jnp.pad(x, widths)
+
+
+def chunked_attention(q: jax.Array, k: jax.Array, v: jax.Array,
+                      key_mask: Optional[jax.Array] = None, *,
+                      query_chunk_size: int = 1024,
+                      key_chunk_size: int = 2048) -> jax.Array:
+  """Exact softmax attention that never holds the q_len x kv_len matrix.
+
+  Rabe & Staats (2021), "Self-attention does not need O(n²) memory": queries
+  are processed in chunks; for each, keys are scanned in chunks keeping a
+  running max and sum (the online softmax). Both loops are rematerialised
+  (`jax.checkpoint`), so the backward pass also stays O(chunk²) per step
+  instead of O(n²). At most one [batch, heads, query_chunk, key_chunk] block
+  of logits exists at a time.
+
+  Args:
+    q, k, v, key_mask: as in `einsum_attention`.
+    query_chunk_size, key_chunk_size: block sizes (clipped to the lengths).
+
+  Returns:
+    [batch, q_len, heads, head_dim] in the dtype of `q`.
+  """
+  b, n, h, d = q.shape
+  m = k.shape[1]
+  qc, kc = min(query_chunk_size, n), min(key_chunk_size, m)
+  if key_mask is None:
+    key_mask = jnp.ones((b, m), bool)
+  # Pad to whole chunks: padded keys are masked, padded queries dropped.
+  q = _pad_to_multiple(q / jnp.sqrt(d).astype(q.dtype), 1, qc)
+  k, v = _pad_to_multiple(k, 1, kc), _pad_to_multiple(v, 1, kc)
+  key_mask = _pad_to_multiple(key_mask, 1, kc)
+  # Chunk axes first, for scan: [chunks, batch, chunk, heads, head_dim].
+  k_chunks = k.reshape(b, -1, kc, h, d).swapaxes(0, 1)
+  v_chunks = v.reshape(b, -1, kc, h, d).swapaxes(0, 1)
+  mask_chunks = key_mask.reshape(b, -1, kc).swapaxes(0, 1)
+  q_chunks = q.reshape(b, -1, qc, h, d).swapaxes(0, 1)
+
+  @functools.partial(jax.checkpoint, prevent_cse=False)
+  def key_block(q_c, k_c, v_c, mask_c):
+    """Unnormalised output, row sums and row max of one block."""
+    s = jnp.einsum('bqhd,bkhd->bhqk', q_c, k_c).astype(jnp.float32)
+    s = jnp.where(mask_c[:, None, None, :], s, -jnp.inf)
+    # A fully masked block gives max -inf: use 0 there so exp() stays finite.
+    s_max = jax.lax.stop_gradient(s.max(-1, keepdims=True))
+    s_max = jnp.where(jnp.isfinite(s_max), s_max, 0.0)
+    p = jnp.exp(s - s_max)  # Masked entries: exp(-inf) = 0.
+    out = jnp.einsum('bhqk,bkhd->bqhd', p.astype(v_c.dtype), v_c)
+    return out.astype(jnp.float32), p.sum(-1), s_max[..., 0]
+
+  @functools.partial(jax.checkpoint, prevent_cse=False)
+  def query_block(q_c):
+    def step(carry, kv):
+      out, total, run_max = carry  # [b, qc, h, d], [b, h, qc], [b, h, qc]
+      out_c, total_c, max_c = key_block(q_c, *kv)
+      new_max = jnp.maximum(run_max, max_c)
+      old_w, new_w = jnp.exp(run_max - new_max), jnp.exp(max_c - new_max)
+      to_out = lambda w: w.transpose(0, 2, 1)[..., None]  # -> [b, qc, h, 1]
+      out = out * to_out(old_w) + out_c * to_out(new_w)
+      return (out, total * old_w + total_c * new_w, new_max), None
+
+    init = (jnp.zeros(q_c.shape, jnp.float32),
+            jnp.zeros((b, h, qc), jnp.float32),
+            jnp.full((b, h, qc), -jnp.inf, jnp.float32))
+    (out, total, _), _ = jax.lax.scan(
+        step, init, (k_chunks, v_chunks, mask_chunks))
+    # Rows whose keys are all masked have total 0: return 0, not NaN.
+    total = jnp.where(total > 0, total, 1.0)
+    return (out / total.transpose(0, 2, 1)[..., None]).astype(q_c.dtype)
+
+  out = jax.lax.map(query_block, q_chunks)  # [chunks, b, qc, h, d]
+  return out.swapaxes(0, 1).reshape(b, -1, h, d)[:, :n]
