@@ -24,6 +24,8 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run.')
 _JAX_DISTRIBUTED = flags.DEFINE_bool(
     'jax_distributed', False,
     'Call jax.distributed.initialize() (multi-host TPU/GPU, Slurm, MPI).')
+_RETRY_FAILED = flags.DEFINE_bool(
+    'retry_failed', False, 'Sweeps: run points that failed before again.')
 _VERBOSE = flags.DEFINE_bool('verbose', False, 'Show INFO logs of libraries.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
@@ -63,9 +65,18 @@ def main(argv):
   from vit_jax.training import config_checks
   from vit_jax.training import trainer
   config = _CONFIG.value
-  run = trainer.predict if config.mode == 'predict' else trainer.train_and_evaluate
   try:
-    run(config, _WORKDIR.value)
+    if config.get('sweep'):
+      from vit_jax.sweeps import runner
+      runner.run_sweep(config, _WORKDIR.value,
+                       retry_failed=_RETRY_FAILED.value)
+    elif config.mode == 'predict':
+      trainer.predict(config, _WORKDIR.value)
+    elif config.mode == 'benchmark':
+      from vit_jax.sweeps import point
+      print(point.run_point(config, _WORKDIR.value))
+    else:
+      trainer.train_and_evaluate(config, _WORKDIR.value)
   except config_checks.ConfigError as e:
     _fail(e)
 

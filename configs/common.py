@@ -46,7 +46,7 @@ def trainer_defaults() -> ml_collections.ConfigDict:
   """Fields of the trainer that any config may override."""
   config = ml_collections.ConfigDict()
   config.seed = 0
-  config.mode = 'train'  # 'train', or 'predict' (one forward pass, no data).
+  config.mode = 'train'  # 'train', 'predict' (one forward pass) or 'benchmark'.
   config.predict_batch_size = 1  # Images in the 'predict' forward pass.
 
   # Data (see vit_jax/data): a tfds name, 'digits' (embedded) or 'synthetic'.
@@ -73,6 +73,14 @@ def trainer_defaults() -> ml_collections.ConfigDict:
       base=1e-3, warmup_steps=0, decay='cosine', end_factor=0.0))
   config.grad_clip_norm = 1.0
   config.label_smoothing = 0.0
+
+  # mode='benchmark': time this step on random inputs (vit_jax/benchmarking).
+  config.benchmark = ml_collections.ConfigDict(dict(kind='train', steps=5))
+  # A sweep: points {'name', 'overrides'} (vit_jax/sweeps/grid.py), each run
+  # in its own subprocess, killed past the memory limit or the timeout.
+  config.sweep = []
+  config.sweep_memory_limit_gb = 20.0
+  config.sweep_timeout_s = 3600
 
   config.log_every_steps = 50
   config.eval_every_steps = 500

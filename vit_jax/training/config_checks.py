@@ -18,8 +18,8 @@ def _check(condition: bool, message: str) -> None:
 def check_training_fields(config, *, device_count: int,
                           process_count: int) -> None:
   """Checks the fields of the trainer (not those of the model)."""
-  _check(config.mode in ('train', 'predict'),
-         f'unknown mode {config.mode!r}; known: train, predict')
+  _check(config.mode in ('train', 'predict', 'benchmark'),
+         f'unknown mode {config.mode!r}; known: train, predict, benchmark')
   _check(config.total_steps is not None or config.total_epochs is not None,
          'set total_steps or total_epochs')
   _check((config.total_steps or 0) >= 0 and (config.total_epochs or 0) >= 0,

@@ -1,0 +1,77 @@
+r"""Speed and memory of full vs Linformer attention as the sequence grows.
+
+ViT dim 256, depth 4, 4 heads, MLP 1024, patch 4, batch 1, synthetic images
+of side 32..512 -> n = 65..16,385 tokens (cls included). Attention: full
+(einsum), full (jax.nn.dot_product_attention, 'xla'), full (memory-efficient
+'chunked'), Linformer k in {64, 128, 256} (headwise; only where k < n).
+For each point and each of {train step, forward pass}: compile time, step time
+(median/min/max of `benchmark.steps` after a warm-up), images/s, tokens/s,
+XLA memory plan and peak RSS, FLOPs (XLA cost analysis), FLOP/s and their
+fraction of the dense f32 matmul FLOP/s measured in the same point.
+
+  python launch.py --config=configs/sweep_seqlen.py --workdir=runs/sweep_seqlen
+  python launch.py --config=configs/sweep_seqlen.py:quick --workdir=runs/sweep_quick
+
+Writes results.csv / results.jsonl, *_step_time.png, *_memory.png,
+*_peak_rss.png, *_utilization.png and one folder per point; re-running skips
+finished points. Points whose XLA memory plan exceeds
+`sweep_memory_limit_gb` (20 GiB: the machine has 24) are recorded as out of
+memory without running (full einsum/xla at n = 16,385).
+
+Expected on the 2-core CPU machine: `quick` (n <= 1,025) ~10 min; the full
+sweep ~1-1.5 h, dominated by full attention at n >= 9,217. Linformer's step
+time grows ~linearly in n, full attention's ~n² beyond n ~ 1K.
+"""
+
+from configs import common
+
+PATCH_SIZE = 4
+IMAGE_SIZES = (32, 64, 96, 128, 192, 256, 384, 512)  # n = (S/4)² + 1.
+QUICK_IMAGE_SIZES = (32, 64, 96, 128)
+ATTENTIONS = (
+    dict(name='full', implementation='einsum'),
+    dict(name='full', implementation='xla'),
+    dict(name='full', implementation='chunked'),
+)
+LINFORMER_KS = (64, 128, 256)
+
+
+def _points(image_sizes, kinds):
+  points = []
+  for size in image_sizes:
+    n = common.num_tokens(size, PATCH_SIZE, 'token')
+    attentions = list(ATTENTIONS) + [
+        dict(name='linformer', k=k, max_length=n, sharing='headwise')
+        for k in LINFORMER_KS if k < n]
+    for attention in attentions:
+      label = attention['name'] + '_' + str(
+          attention.get('implementation', f'k{attention.get("k")}'))
+      for kind in kinds:
+        points.append({
+            'name': f'{kind}-n{n:05d}-{label}',
+            'overrides': {'image_size': size, 'model.attention': attention,
+                          'benchmark.kind': kind}})
+  return points
+
+
+def get_config(arg=None):
+  """arg: '' (full sweep) or 'quick' [,steps=..]; kinds=train+forward."""
+  args = common.parse_arg(arg, quick=False, steps=3, kinds='train+forward')
+  config = common.trainer_defaults()
+  config.mode = 'benchmark'
+  config.dataset = 'synthetic'
+  config.num_classes = 10
+  config.image_size = 32
+  config.synthetic.num_train = 64
+  config.synthetic.num_test = 8
+  config.synthetic.channels = 3
+  config.batch_size = 1
+  config.eval_batch_size = 1
+  config.total_steps = 1
+  config.benchmark.steps = args.steps
+  config.model = common.vit_model(
+      patch_size=PATCH_SIZE, hidden_size=256, num_layers=4, num_heads=4,
+      mlp_dim=1024, attention=dict(name='full', implementation='einsum'))
+  config.sweep = _points(QUICK_IMAGE_SIZES if args.quick else IMAGE_SIZES,
+                         args.kinds.split('+'))
+  return config

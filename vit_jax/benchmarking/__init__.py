@@ -1,0 +1,1 @@
+"""Measuring speed, memory and FLOPs of configs (benchmarks, not tests)."""

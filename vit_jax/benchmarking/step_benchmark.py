@@ -1,0 +1,130 @@
+"""Times the train step or the forward pass of a config on random inputs.
+
+No input pipeline and no checkpoints: this measures the compiled step alone,
+the number a sweep over sequence lengths compares.
+"""
+
+import dataclasses
+import resource
+import statistics
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vit_jax import models
+from vit_jax.data import input_pipeline
+from vit_jax.training import mesh as mesh_lib
+from vit_jax.training import optimizer as optimizer_lib
+from vit_jax.training import steps
+from vit_jax.training import train_state
+
+KINDS = ('train', 'forward')
+
+
+@dataclasses.dataclass(frozen=True)
+class StepBenchmark:
+  """One measured step; see `RESULT_COLUMNS` in the sweep for meanings."""
+  kind: str
+  batch: int
+  tokens: int
+  num_params: int
+  compile_s: float
+  step_s_median: float
+  step_s_min: float
+  step_s_max: float
+  images_per_s: float
+  tokens_per_s: float
+  flops_per_step: float
+  flops_per_s: float
+  xla_memory_bytes: int  # Arguments + outputs + temporaries - aliased.
+  peak_rss_bytes: int
+
+  def as_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+
+def _peak_rss_bytes() -> int:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux KiB.
+
+
+def _xla_memory_bytes(compiled) -> int:
+  m = compiled.memory_analysis()
+  return int(m.argument_size_in_bytes + m.output_size_in_bytes +
+             m.temp_size_in_bytes - m.alias_size_in_bytes)
+
+
+def _build(config, kind: str):
+  """Returns (jitted step, its args, tokens, num_params) for `kind`."""
+  info = input_pipeline.dataset_info(config)
+  model = models.get_model(config.model, config.num_classes)
+  mesh = mesh_lib.make_mesh()
+  schedule = optimizer_lib.learning_rate_schedule(config.lr, 1000)
+  tx = optimizer_lib.make_optimizer(config, schedule)
+  state = train_state.create_train_state(model, tx, info.image_shape,
+                                         config.seed, mesh)
+  rng = np.random.default_rng(config.seed)
+  batch = mesh_lib.shard_batch({
+      'image': rng.normal(size=(config.batch_size,) + tuple(info.image_shape)
+                          ).astype(np.float32),
+      'label': rng.integers(0, config.num_classes, config.batch_size
+                            ).astype(np.int32)}, mesh)
+  p = config.model.patch_size
+  tokens = (info.image_shape[0] // p) * (info.image_shape[1] // p) + int(
+      config.model.classifier == 'token')
+  num_params = train_state.count_params(state.params)
+  if kind == 'train':
+    step = steps.make_train_step(model, tx, schedule, seed=config.seed,
+                                 label_smoothing=0.0, mesh=mesh)
+    return step, (state, batch), tokens, num_params
+  forward = jax.jit(lambda params, images: model.apply(
+      {'params': params}, images, train=False))
+  return forward, (state.params, batch['image']), tokens, num_params
+
+
+def benchmark_step(config, kind: str, *, steps_to_time: int = 5,
+                   max_memory_bytes: int | None = None) -> StepBenchmark:
+  """Compiles and times `kind` ('train' or 'forward') for `config`.
+
+  Args:
+    config: an experiment config (its batch_size, model, image_size).
+    kind: 'train' (forward + backward + optimizer update) or 'forward'.
+    steps_to_time: timed steps after one warm-up step.
+    max_memory_bytes: refuse to run (MemoryError) when XLA's memory plan
+      exceeds this, instead of letting the machine swap or the kernel kill us.
+
+  Returns:
+    The measurements.
+  """
+  if kind not in KINDS:
+    raise ValueError(f'unknown benchmark kind {kind!r}; known: {KINDS}')
+  fn, args, tokens, num_params = _build(config, kind)
+  start = time.perf_counter()
+  compiled = fn.lower(*args).compile()
+  compile_s = time.perf_counter() - start
+  memory = _xla_memory_bytes(compiled)
+  if max_memory_bytes is not None and memory > max_memory_bytes:
+    raise MemoryError(f'XLA needs {memory / 2**30:.1f} GiB, over the limit of '
+                      f'{max_memory_bytes / 2**30:.1f} GiB')
+  flops = float(compiled.cost_analysis().get('flops', float('nan')))
+
+  times = []
+  for i in range(steps_to_time + 1):
+    start = time.perf_counter()
+    out = compiled(*args)
+    jax.block_until_ready(out)
+    if i:  # The first call warms caches and allocators.
+      times.append(time.perf_counter() - start)
+    if kind == 'train':
+      args = (out[0],) + args[1:]  # The old state was donated.
+  median = statistics.median(times)
+  images_per_s = config.batch_size / median
+  return StepBenchmark(
+      kind=kind, batch=config.batch_size, tokens=tokens,
+      num_params=num_params, compile_s=compile_s, step_s_median=median,
+      step_s_min=min(times), step_s_max=max(times),
+      images_per_s=images_per_s, tokens_per_s=images_per_s * tokens,
+      flops_per_step=flops, flops_per_s=flops / median,
+      xla_memory_bytes=memory, peak_rss_bytes=_peak_rss_bytes())

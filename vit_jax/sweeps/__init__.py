@@ -1,0 +1,1 @@
+"""Sweeps: a config declares points; each runs in its own subprocess."""
