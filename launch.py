@@ -26,6 +26,10 @@ _JAX_DISTRIBUTED = flags.DEFINE_bool(
     'Call jax.distributed.initialize() (multi-host TPU/GPU, Slurm, MPI).')
 _RETRY_FAILED = flags.DEFINE_bool(
     'retry_failed', False, 'Sweeps: run points that failed before again.')
+_SWEEP_COMMANDS = flags.DEFINE_bool(
+    'sweep_commands', False,
+    'Sweeps: write each point\'s config and print its command (one job per '
+    'point on a cluster) instead of running the points here.')
 _VERBOSE = flags.DEFINE_bool('verbose', False, 'Show INFO logs of libraries.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
@@ -68,13 +72,17 @@ def main(argv):
   try:
     if config.get('sweep'):
       from vit_jax.sweeps import runner
-      runner.run_sweep(config, _WORKDIR.value,
-                       retry_failed=_RETRY_FAILED.value)
+      if _SWEEP_COMMANDS.value:
+        runner.print_commands(config, _WORKDIR.value)
+      else:
+        runner.run_sweep(config, _WORKDIR.value,
+                         retry_failed=_RETRY_FAILED.value)
     elif config.mode == 'predict':
       trainer.predict(config, _WORKDIR.value)
     elif config.mode == 'benchmark':
+      from vit_jax.benchmarking import report
       from vit_jax.sweeps import point
-      print(point.run_point(config, _WORKDIR.value))
+      print(report.format_row(point.run_point(config, _WORKDIR.value)))
     else:
       trainer.train_and_evaluate(config, _WORKDIR.value)
   except config_checks.ConfigError as e:

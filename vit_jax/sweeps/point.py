@@ -1,27 +1,11 @@
-r"""Runs one sweep point (a child process of the sweep runner).
-
-  python -m vit_jax.sweeps.point --config_json=W/point_config.json --workdir=W
+"""One sweep point: what identifies it, and running it in this process.
 
 By the point's `config.mode`: 'train' trains and evaluates, 'benchmark'
 measures `config.benchmark.kind` ('train' or 'forward') on random inputs.
-Writes W/result.json with "status": "ok" and its figures; the runner records
-failures (this process may die without a word, e.g. killed for memory).
+The sweep runner runs each point as `python -m vit_jax.sweeps.run_point`.
 """
 
-import json
-import os
 import time
-
-from absl import app
-from absl import flags
-from absl import logging
-import ml_collections
-
-_CONFIG_JSON = flags.DEFINE_string('config_json', None, 'Resolved config.')
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Point workdir.')
-_MAX_MEMORY_GB = flags.DEFINE_float(
-    'max_memory_gb', None, 'Refuse benchmarks whose XLA plan exceeds this.')
-flags.mark_flags_as_required(['config_json', 'workdir'])
 
 RESULT_FILE = 'result.json'
 
@@ -72,22 +56,3 @@ def run_point(config, workdir: str, max_memory_bytes=None) -> dict:
                      f'{config.mode!r}')
   row['wall_s'] = time.time() - start
   return row
-
-
-def main(argv):
-  del argv
-  logging.set_verbosity(logging.WARNING)
-  with open(_CONFIG_JSON.value) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  limit = _MAX_MEMORY_GB.value
-  row = run_point(config, _WORKDIR.value,
-                  None if limit is None else int(limit * 2**30))
-  row['status'] = 'ok'
-  tmp = os.path.join(_WORKDIR.value, RESULT_FILE + '.tmp')
-  with open(tmp, 'w') as f:
-    json.dump(row, f, indent=1)
-  os.replace(tmp, os.path.join(_WORKDIR.value, RESULT_FILE))
-
-
-if __name__ == '__main__':
-  app.run(main)

@@ -91,6 +91,20 @@ def run_child(cmd: list[str], log_path: str, *, memory_limit_bytes: int,
   return 'ok', ''
 
 
+def write_point(point: dict[str, Any], base_config,
+                sweep_dir: str) -> list[str]:
+  """Writes the point's resolved config; returns the command that runs it."""
+  config = grid.apply(base_config, point)
+  point_dir = os.path.join(sweep_dir, point['name'])
+  os.makedirs(point_dir, exist_ok=True)
+  config_path = os.path.join(point_dir, 'point_config.json')
+  with open(config_path, 'w') as f:
+    f.write(config.to_json_best_effort(indent=1))
+  return [sys.executable, '-m', 'vit_jax.sweeps.run_point',
+          f'--config_json={config_path}', f'--workdir={point_dir}',
+          f'--max_memory_gb={base_config.sweep_memory_limit_gb}']
+
+
 def run_point(point: dict[str, Any], base_config, sweep_dir: str, *,
               retry_failed: bool) -> dict[str, Any]:
   """Runs (or skips) one point; returns its result row."""
@@ -103,14 +117,8 @@ def run_point(point: dict[str, Any], base_config, sweep_dir: str, *,
       saved = json.load(f)
     if saved['status'] == 'ok' or not retry_failed:
       return {**row, **saved}
-  os.makedirs(point_dir, exist_ok=True)
-  config_path = os.path.join(point_dir, 'point_config.json')
-  with open(config_path, 'w') as f:
-    f.write(config.to_json_best_effort(indent=1))
+  cmd = write_point(point, base_config, sweep_dir)
   limit = base_config.sweep_memory_limit_gb
-  cmd = [sys.executable, '-m', 'vit_jax.sweeps.point',
-         f'--config_json={config_path}', f'--workdir={point_dir}',
-         f'--max_memory_gb={limit}']
   start = time.time()
   status, reason = run_child(
       cmd, os.path.join(point_dir, 'log.txt'),
@@ -168,9 +176,7 @@ def _scaled(row, key, scale, spec):
   return None if value in (None, '') else format(value * scale, spec)
 
 
-def run_sweep(config, sweep_dir: str, *, retry_failed: bool = False
-              ) -> list[dict[str, Any]]:
-  """Runs every point of `config.sweep` into `sweep_dir`; returns the rows."""
+def _checked_points(config) -> list[dict[str, Any]]:
   points = list(config.sweep)
   names = [p['name'] for p in points]
   duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -178,6 +184,23 @@ def run_sweep(config, sweep_dir: str, *, retry_failed: bool = False
     raise ConfigError(f'sweep point names must be unique: {duplicates}')
   for p in points:  # Every override must exist before anything runs.
     grid.apply(config, p)
+  return points
+
+
+def print_commands(config, sweep_dir: str) -> None:
+  """Writes every point's config and prints one command per point.
+
+  For clusters: submit each line as a job; afterwards `run_sweep` locally
+  skips the finished points and builds the tables and plots.
+  """
+  for p in _checked_points(config):
+    print(' '.join(write_point(p, config, sweep_dir)))
+
+
+def run_sweep(config, sweep_dir: str, *, retry_failed: bool = False
+              ) -> list[dict[str, Any]]:
+  """Runs every point of `config.sweep` into `sweep_dir`; returns the rows."""
+  points = _checked_points(config)
   os.makedirs(sweep_dir, exist_ok=True)
   with open(os.path.join(sweep_dir, 'sweep.json'), 'w') as f:
     f.write(config.to_json_best_effort(indent=1))
