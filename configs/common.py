@@ -112,6 +112,16 @@ def vit_model(*, patch_size: int, hidden_size: int, num_layers: int,
   ))
 
 
+def attention(name: str, *, image_size: int, patch_size: int, k: int = 64,
+              sharing: str = 'headwise', implementation: str = 'einsum',
+              classifier: str = 'token') -> dict[str, Any]:
+  """A `model.attention` section; Linformer's max_length fits the image."""
+  if name == 'linformer':
+    return dict(name=name, k=k, sharing=sharing,
+                max_length=num_tokens(image_size, patch_size, classifier))
+  return dict(name=name, implementation=implementation)
+
+
 def num_tokens(image_size: int, patch_size: int, classifier: str) -> int:
   """Sequence length of a ViT: patches plus the cls token if any."""
   return (image_size // patch_size)**2 + int(classifier == 'token')

@@ -28,12 +28,9 @@ def get_config(arg=None):
   config.input.random_shift = 1
 
   patch_size = 4
-  if args.attention == 'linformer':
-    attention = dict(name='linformer', k=args.k, sharing=args.sharing,
-                     max_length=common.num_tokens(config.image_size,
-                                                  patch_size, 'token'))
-  else:
-    attention = dict(name=args.attention, implementation=args.implementation)
+  attention = common.attention(
+      args.attention, image_size=config.image_size, patch_size=patch_size,
+      k=args.k, sharing=args.sharing, implementation=args.implementation)
   config.model = common.vit_model(
       patch_size=patch_size, hidden_size=64, num_layers=4, num_heads=4,
       mlp_dim=128, attention=attention)

@@ -32,12 +32,9 @@ def get_config(arg=None):
   config.synthetic.num_test = 100
   config.synthetic.channels = 3
 
-  if args.attention == 'linformer':
-    attention = dict(name='linformer', k=args.k, sharing=args.sharing,
-                     max_length=common.num_tokens(IMAGE_SIZE, PATCH_SIZE,
-                                                  'token'))
-  else:
-    attention = dict(name=args.attention, implementation=args.implementation)
+  attention = common.attention(
+      args.attention, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, k=args.k,
+      sharing=args.sharing, implementation=args.implementation)
   config.model = common.vit_model(
       patch_size=PATCH_SIZE, hidden_size=512, num_layers=12, num_heads=8,
       mlp_dim=2048, attention=attention)

@@ -34,12 +34,9 @@ def get_config(arg=None):
   config.synthetic.num_train = 50_000
   config.synthetic.num_test = 1_000
 
-  if args.attention == 'linformer':
-    attention = dict(name='linformer', k=args.k, sharing=args.sharing,
-                     max_length=common.num_tokens(
-                         args.image_size, model['patch_size'], 'token'))
-  else:
-    attention = dict(name=args.attention, implementation='einsum')
+  attention = common.attention(
+      args.attention, image_size=args.image_size,
+      patch_size=model['patch_size'], k=args.k, sharing=args.sharing)
   config.model = common.vit_model(
       patch_size=model['patch_size'], hidden_size=model['hidden_size'],
       attention=attention, **model['transformer'])
