@@ -54,8 +54,9 @@ def parse_flags(argv):
     _fail(f'{lines[0].split(": Error whilst")[0]}: {lines[-1].strip()}'
           if len(lines) > 1 else e)
   except (AttributeError, KeyError, TypeError, ValueError) as e:
-    # ml_collections raises these for overrides of fields that do not exist.
-    _fail(f'bad --config override: {e}')
+    # ml_collections raises these for overrides of fields that do not exist;
+    # str() of a KeyError would quote and escape its message.
+    _fail(f'bad --config override: {e.args[0] if e.args else e}')
 
 
 def main(argv):

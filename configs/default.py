@@ -1,8 +1,8 @@
 r"""The default experiment: a small ViT on the embedded 8x8 digits, offline.
 
 sklearn's 1,797 real handwritten digits (1,437 train / 360 test, fixed split:
-vit_jax/data/digits) upsampled to 16x16, patch 2 -> 64 patches + cls = 65
-tokens; dim 64, depth 4, 4 heads.
+vit_jax/data/digits) upsampled to 16x16, patch 4 -> 16 patches + cls = 17
+tokens; dim 64, depth 4, 4 heads, MLP 128; Linformer k=8 (headwise).
 
 Run (argument: `full` or `linformer`, plus optional key=value):
 

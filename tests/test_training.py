@@ -10,6 +10,7 @@ import os
 import shutil
 
 import jax
+from jax.experimental.compilation_cache import compilation_cache
 import numpy as np
 import pytest
 
@@ -27,6 +28,29 @@ from vit_jax.training import trainer
 TRAIN_KEYS = ('train/loss', 'train/accuracy', 'train/learning_rate',
               'train/grad_norm', 'train/images_per_s')
 TEST_KEYS = ('test/loss', 'test/accuracy')
+
+
+@pytest.fixture(scope='module', autouse=True)
+def shared_compilation_cache(tmp_path_factory):
+  """Reuses executables of identical programs across tests (speed only).
+
+  Without it every `jax.jit` of a fresh closure recompiles: the trainer runs
+  and the step tests build the same train step, init and eval programs.
+  Restores jax's settings afterwards so other modules are unaffected.
+  """
+  names = ('jax_compilation_cache_dir',
+           'jax_persistent_cache_min_compile_time_secs',
+           'jax_persistent_cache_min_entry_size_bytes')
+  saved = {name: getattr(jax.config, name) for name in names}
+  jax.config.update('jax_compilation_cache_dir',
+                    str(tmp_path_factory.getbasetemp() / 'jax_cache'))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  compilation_cache.reset_cache()
+  yield
+  for name, value in saved.items():
+    jax.config.update(name, value)
+  compilation_cache.reset_cache()
 
 
 @pytest.fixture(scope='module')
@@ -72,7 +96,7 @@ def restore_final_state(config, workdir, scratch):
     scratch: an empty directory for prepare_run's config.json.
   """
   run = trainer.prepare_run(config, str(scratch))
-  ckpt = checkpointing.Checkpointer(workdir, every_steps=1, max_to_keep=1)
+  ckpt = checkpointing.Checkpointer(workdir, every_steps=1, max_to_keep=100)
   try:
     state = ckpt.restore(train_state.abstract_train_state(
         run.model, run.tx, run.info.image_shape, config.seed, run.mesh))
@@ -117,7 +141,6 @@ def train_and_capture(config, workdir):
   return final, out.getvalue()
 
 
-# ---------------------------------------------------------------------------
 # Step level: sharding invariance, determinism, seeds.
 
 
@@ -175,9 +198,17 @@ def test_train_step_on_8_devices_equals_1_device(step_setup):
   # The steps moved the parameters (else the comparison would be vacuous).
   assert not np.allclose(init['head']['kernel'],
                          state_8.params['head']['kernel'])
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5,
-                                                       atol=1e-6),
-               state_8.params, state_1.params)
+  # The key bias has a zero gradient in exact arithmetic (softmax ignores a
+  # shift shared by all keys); Adam scales its rounding noise up to ~lr, so
+  # it matches only to that scale.
+  lr = setup.config.lr.base
+  paths_8 = jax.tree_util.tree_leaves_with_path(state_8.params)
+  for (path, a), b in zip(paths_8, jax.tree.leaves(state_1.params)):
+    name = jax.tree_util.keystr(path)
+    noise_only = "['key']['bias']" in name
+    np.testing.assert_allclose(a, b, rtol=1e-5,
+                               atol=2 * lr if noise_only else 1e-6,
+                               err_msg=name)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5,
                                                        atol=1e-6),
                metrics_8, metrics_1)
@@ -207,7 +238,6 @@ def test_same_seed_same_params_other_seed_different(step_setup):
                            state_other.params[name]['kernel']), name
 
 
-# ---------------------------------------------------------------------------
 # Trainer level: checkpoint resume, logs, evaluation.
 
 
@@ -252,8 +282,9 @@ def test_resumed_run_equals_uninterrupted_run(runs, tmp_path):
     return merged
 
   rows_a, rows_b = rows(runs.workdir_a), rows(runs.workdir_b)
-  # Step 2 shows that the same seed reproduces a run; step 4 the resume.
-  assert rows_a[2] == rows_b[2]
+  # Step 2 shows that the same seed reproduces a run (run B1 also evaluated
+  # there, as its last step); step 4 the resume.
+  assert {k: v for k, v in rows_b[2].items() if 'test/' not in k} == rows_a[2]
   assert rows_a[4] == rows_b[4]
   assert rows_a[4]['test/accuracy'] == runs.final_a['test/accuracy']
 
@@ -284,8 +315,7 @@ def test_evaluation_covers_whole_test_split(runs, tmp_path):
   """test/count is the split size though 64 does not divide 360; padding is
   excluded (equal loss and accuracy with an eval batch that divides 360)."""
   assert runs.config.eval_batch_size == 64
-  assert digits.NUM_TEST % 64 != 0
-  assert runs.final_a['test/count'] == digits.NUM_TEST == 360
+  assert runs.final_a['test/count'] == 360  # The digits test split; 64 * 6 = 384.
   params = restore_final_state(runs.config, runs.workdir_a,
                                tmp_path / 'restore').params
   results = {}
@@ -303,11 +333,11 @@ def test_evaluation_covers_whole_test_split(runs, tmp_path):
       runs.final_a['test/accuracy'], abs=1e-9)
 
 
-# ---------------------------------------------------------------------------
 # Config parsing.
 
 
 def test_parse_arg_positional_keys_and_types():
+  """Bare word -> first key (or a bool flag), key=value typed, typos fail."""
   defaults = dict(attention='full', k=8, sharing='headwise', runlocal=False)
   args = common.parse_arg('linformer,k=4,sharing=kv', **defaults)
   assert (args.attention, args.k, args.sharing, args.runlocal) == (
@@ -324,6 +354,7 @@ def test_parse_arg_positional_keys_and_types():
 
 
 def test_default_config_linformer_max_length_is_token_count():
+  """default.py:linformer sizes Linformer to patches + cls token."""
   config = default.get_config('linformer,k=4,sharing=kv')
   attention = config.model.attention
   tokens = (config.image_size // config.model.patch_size)**2 + 1  # + cls.
@@ -335,7 +366,6 @@ def test_default_config_linformer_max_length_is_token_count():
     default.get_config('linformer,typo=1')
 
 
-# ---------------------------------------------------------------------------
 # Config errors: one line, before anything is written.
 
 BAD_CONFIGS = {
@@ -366,6 +396,7 @@ def _check_config_error(config, workdir, expected_substring):
 
 @pytest.mark.parametrize('name', sorted(BAD_CONFIGS))
 def test_bad_config_fails_before_creating_workdir(name, data_dir, tmp_path):
+  """A one-line ConfigError; the missing workdir (and parent) stays missing."""
   overrides, expected = BAD_CONFIGS[name]
   config = tiny_config(data_dir, **overrides)
   workdir = str(tmp_path / 'new' / 'run')
@@ -376,6 +407,7 @@ def test_bad_config_fails_before_creating_workdir(name, data_dir, tmp_path):
 @pytest.mark.parametrize('name', sorted(BAD_CONFIGS) + ['other_model'])
 def test_bad_config_leaves_previous_run_untouched(name, data_dir, tmp_path,
                                                   previous_run):
+  """A one-line ConfigError; a workdir with a run keeps its bytes."""
   workdir = str(tmp_path / 'run')
   shutil.copytree(previous_run, workdir)
   if name == 'other_model':  # A valid config, but not the workdir's.

@@ -4,6 +4,7 @@ import os
 from typing import Optional
 
 import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
 
 from vit_jax.training.train_state import TrainState
 
@@ -16,8 +17,13 @@ class Checkpointer:
   """
 
   def __init__(self, workdir: str, *, every_steps: int, max_to_keep: int):
+    # Every `every_steps` (orbax's default policy would also save step 1), and
+    # when a preemption notice arrives (multi-host runs).
+    policy = checkpoint_managers.AnySavePolicy([
+        checkpoint_managers.FixedIntervalPolicy(every_steps),
+        checkpoint_managers.PreemptionCheckpointingPolicy()])
     options = ocp.CheckpointManagerOptions(
-        save_interval_steps=every_steps, max_to_keep=max_to_keep,
+        save_decision_policy=policy, max_to_keep=max_to_keep,
         enable_async_checkpointing=True, cleanup_tmp_directories=True)
     self._manager = ocp.CheckpointManager(
         os.path.abspath(os.path.join(workdir, 'checkpoints')), options=options)

@@ -145,11 +145,12 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
       log.progress(step, row)
       pending, timer = [], (time.time(), step)
     if step % config.eval_every_steps == 0 or step == run.total_steps:
-      log.write(step, evaluate(run, eval_step, state.params))
+      final = evaluate(run, eval_step, state.params)
+      log.write(step, final)
     ckpt.maybe_save(step, state, force=step == run.total_steps)
 
-  final = evaluate(run, eval_step, state.params)
-  if start == run.total_steps:
+  if start == run.total_steps:  # Nothing left to train: report the result.
+    final = evaluate(run, eval_step, state.params)
     log.write(start, final)
   ckpt.close()
   log.close()

@@ -34,9 +34,13 @@ def _as_json_dict(config) -> dict[str, Any]:
 
 
 def config_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
-  """Dotted keys whose values differ between two config dicts."""
+  """Dotted keys present in both config dicts whose values differ.
+
+  Keys in only one of them come from a change of the code's defaults (a field
+  added or removed since the run started), not from the user's config.
+  """
   a, b = _flatten(saved), _flatten(new)
-  return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+  return sorted(k for k in a.keys() & b.keys() if a[k] != b[k])
 
 
 def prepare(workdir: str, config, *, is_writer: bool) -> None:
