@@ -11,6 +11,9 @@ fraction of the dense f32 matmul FLOP/s measured in the same point.
 
   python launch.py --config=configs/sweep_seqlen.py --workdir=runs/sweep_seqlen
   python launch.py --config=configs/sweep_seqlen.py:quick --workdir=runs/sweep_quick
+  # The targets' subset: train steps of three variants from n = 1,025 up.
+  python launch.py --workdir=runs/sweep_targets \
+      --config=configs/sweep_seqlen.py:kinds=train,min_n=1025,only=full_einsum+full_chunked+linformer_k256
 
 Writes results.csv / results.jsonl, *_step_time.png, *_memory.png,
 *_peak_rss.png, *_utilization.png and one folder per point; re-running skips
@@ -36,7 +39,7 @@ ATTENTIONS = (
 LINFORMER_KS = (64, 128, 256)
 
 
-def _points(image_sizes, kinds):
+def _points(image_sizes, kinds, labels):
   points = []
   for size in image_sizes:
     n = common.num_tokens(size, PATCH_SIZE, 'token')
@@ -46,6 +49,8 @@ def _points(image_sizes, kinds):
     for attention in attentions:
       label = attention['name'] + '_' + str(
           attention.get('implementation', f'k{attention.get("k")}'))
+      if labels and label not in labels:
+        continue
       for kind in kinds:
         points.append({
             'name': f'{kind}-n{n:05d}-{label}',
@@ -55,8 +60,14 @@ def _points(image_sizes, kinds):
 
 
 def get_config(arg=None):
-  """arg: '' (full sweep) or 'quick' [,steps=..]; kinds=train+forward."""
-  args = common.parse_arg(arg, quick=False, steps=3, kinds='train+forward')
+  """arg: comma-separated options, all optional.
+
+  quick: only n <= 1,025.  min_n=, max_n=: bounds on n.  steps=: timed steps.
+  kinds=train+forward: what to time.  only=full_einsum+linformer_k256: keep
+  these attention labels (point names end with them).
+  """
+  args = common.parse_arg(arg, quick=False, steps=3, kinds='train+forward',
+                          only='', min_n=0, max_n=1 << 20)
   config = common.trainer_defaults()
   config.mode = 'benchmark'
   config.dataset = 'synthetic'
@@ -72,6 +83,9 @@ def get_config(arg=None):
   config.model = common.vit_model(
       patch_size=PATCH_SIZE, hidden_size=256, num_layers=4, num_heads=4,
       mlp_dim=1024, attention=dict(name='full', implementation='einsum'))
-  config.sweep = _points(QUICK_IMAGE_SIZES if args.quick else IMAGE_SIZES,
-                         args.kinds.split('+'))
+  sizes = [s for s in (QUICK_IMAGE_SIZES if args.quick else IMAGE_SIZES)
+           if args.min_n <= common.num_tokens(s, PATCH_SIZE, 'token')
+           <= args.max_n]
+  config.sweep = _points(sizes, args.kinds.split('+'),
+                         set(filter(None, args.only.split('+'))))
   return config

@@ -77,10 +77,16 @@ def chunked_attention(q: jax.Array, k: jax.Array, v: jax.Array,
 
   Rabe & Staats (2021), "Self-attention does not need O(n²) memory": queries
   are processed in chunks; for each, keys are scanned in chunks keeping a
-  running max and sum (the online softmax). Both loops are rematerialised
-  (`jax.checkpoint`), so the backward pass also stays O(chunk²) per step
-  instead of O(n²). At most one [batch, heads, query_chunk, key_chunk] block
-  of logits exists at a time.
+  running max and sum (the online softmax), so the forward pass holds one
+  [batch, heads, query_chunk, key_chunk] block of logits at a time. Each query
+  chunk is rematerialised (`jax.checkpoint`): the backward pass recomputes one
+  query chunk's forward at a time, holding O(query_chunk * kv_len) instead of
+  O(q_len * kv_len), for one extra forward of the attention (not two: the key
+  blocks are deliberately not checkpointed again inside).
+
+  Inputs that fit in one block (q_len <= query_chunk_size and
+  kv_len <= key_chunk_size) take the plain einsum path: chunking would only
+  add the recomputation.
 
   Args:
     q, k, v, key_mask: as in `einsum_attention`.
@@ -91,6 +97,8 @@ def chunked_attention(q: jax.Array, k: jax.Array, v: jax.Array,
   """
   b, n, h, d = q.shape
   m = k.shape[1]
+  if n <= query_chunk_size and m <= key_chunk_size:
+    return einsum_attention(q, k, v, key_mask)
   qc, kc = min(query_chunk_size, n), min(key_chunk_size, m)
   if key_mask is None:
     key_mask = jnp.ones((b, m), bool)
@@ -104,7 +112,6 @@ def chunked_attention(q: jax.Array, k: jax.Array, v: jax.Array,
   mask_chunks = key_mask.reshape(b, -1, kc).swapaxes(0, 1)
   q_chunks = q.reshape(b, -1, qc, h, d).swapaxes(0, 1)
 
-  @functools.partial(jax.checkpoint, prevent_cse=False)
   def key_block(q_c, k_c, v_c, mask_c):
     """Unnormalised output, row sums and row max of one block."""
     s = jnp.einsum('bqhd,bkhd->bhqk', q_c, k_c).astype(jnp.float32)
