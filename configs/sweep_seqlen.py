@@ -18,12 +18,17 @@ fraction of the dense f32 matmul FLOP/s measured in the same point.
 Writes results.csv / results.jsonl, *_step_time.png, *_memory.png,
 *_peak_rss.png, *_utilization.png and one folder per point; re-running skips
 finished points. Points whose XLA memory plan exceeds
-`sweep_memory_limit_gb` (20 GiB: the machine has 24) are recorded as out of
-memory without running (full einsum/xla at n = 16,385).
+`sweep_memory_limit_gb` (16 GiB of the machine's 24: RSS ran ~20% above the
+plan) are recorded as out of memory without running (full einsum/xla at
+n = 16,385: 57.5 GiB), and points killed for memory are recorded as such.
 
-Expected on the 2-core CPU machine: `quick` (n <= 1,025) ~10 min; the full
-sweep ~1-1.5 h, dominated by full attention at n >= 9,217. Linformer's step
-time grows ~linearly in n, full attention's ~n² beyond n ~ 1K.
+Measured on the 2-core CPU machine (2026-11-24, with other jobs running):
+`quick,kinds=train` (22 points, n <= 1,025) took 10.6 min. Train step at
+n = 4,097: full einsum 23.7 s (XLA plan 4.2 GiB), Linformer k=256 4.2 s
+(0.84 GiB); at n = 9,217: full einsum killed for memory, chunked 73 s
+(1.4 GiB), Linformer 7.1 s (1.8 GiB). The full sweep takes hours, dominated
+by full attention at n >= 9,217: run it with `only=`/`max_n=` subsets or on
+an accelerator.
 """
 
 from configs import common

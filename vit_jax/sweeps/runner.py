@@ -14,6 +14,7 @@ memory or time is recorded with the reason and the sweep goes on.
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -84,6 +85,9 @@ def run_child(cmd: list[str], log_path: str, *, memory_limit_bytes: int,
         proc.wait()
         return 'failed', f'timeout after {timeout_s:.0f} s'
       time.sleep(POLL_S)
+  if proc.returncode == -signal.SIGKILL:
+    return 'failed', (f'killed by SIGKILL (likely the kernel\'s out-of-memory '
+                      f'killer; peak RSS seen {peak / 2**30:.1f} GiB)')
   if proc.returncode < 0:
     return 'failed', f'killed by signal {-proc.returncode}'
   if proc.returncode:
