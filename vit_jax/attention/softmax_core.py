@@ -99,7 +99,10 @@ def chunked_attention(q: jax.Array, k: jax.Array, v: jax.Array,
   m = k.shape[1]
   if n <= query_chunk_size and m <= key_chunk_size:
     return einsum_attention(q, k, v, key_mask)
-  qc, kc = min(query_chunk_size, n), min(key_chunk_size, m)
+  # Balanced chunks (n = 4097 in chunks of <= 1024: five of 820, not five of
+  # 1024), so that padding to whole chunks wastes at most chunks - 1 rows.
+  qc = -(-n // -(-n // query_chunk_size))
+  kc = -(-m // -(-m // key_chunk_size))
   if key_mask is None:
     key_mask = jnp.ones((b, m), bool)
   # Pad to whole chunks: padded keys are masked, padded queries dropped.
