@@ -1,6 +1,8 @@
 """Deterministic, resumable train/eval batch iterators for the trainer.
 
-Sources: 'digits' (vit_jax/data/digits, prepared on first use), 'synthetic'
+Sources: local datasets generated and prepared into data_dir on first use
+(_LOCAL_BUILDERS: 'digits', vit_jax/data/digits; 'pathfinder/32',
+'pathfinder/64', 'pathfinder/128', vit_jax/data/pathfinder), 'synthetic'
 (vit_jax/data/synthetic), or any tfds dataset prepared in array_record format
 (read without TensorFlow through tfds data sources).
 
@@ -42,6 +44,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from vit_jax.data import digits
+from vit_jax.data import pathfinder
 from vit_jax.data import preprocess
 from vit_jax.data import synthetic
 
@@ -51,6 +54,13 @@ _DEFAULT_CACHE_MAX_BYTES = 256 * 2**20
 # Examples per read while filling the in-memory copy.
 _CACHE_CHUNK = 256
 _warned_fallbacks: set[str] = set()
+# Datasets generated locally: name -> function(data_dir) returning the
+# prepared tfds builder (preparing it on first use, under a lock).
+_LOCAL_BUILDERS = {
+    'digits': digits.load_builder,
+    **{f'pathfinder/{size}': functools.partial(pathfinder.load_builder, size)
+       for size in pathfinder.SIZES},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +73,8 @@ class DatasetInfo:
 
 
 def dataset_info(config) -> DatasetInfo:
-  """Sizes, classes and image shape of config's dataset (prepares digits)."""
+  """Sizes, classes and image shape of config's dataset (prepares local
+  datasets)."""
   train = _examples(config, 'train')
   test = _examples(config, 'test')
   return DatasetInfo(num_classes=train.num_classes, num_train=len(train),
@@ -283,7 +294,7 @@ def _open_examples(*, dataset: str, data_dir: str, split: str,
                    cache_max_bytes: int, num_threads: int) -> _Examples:
   """Opens a split; see `_examples`. Raises ValueError if not prepared."""
   size = image_size
-  if dataset not in ('synthetic', 'digits'):
+  if dataset != 'synthetic' and dataset not in _LOCAL_BUILDERS:
     builder = _prepared_builder(dataset, data_dir)
     if builder is None and fallback != 'synthetic':
       raise ValueError(
@@ -311,8 +322,8 @@ def _open_examples(*, dataset: str, data_dir: str, split: str,
         num_classes=num_classes, seed=synthetic_seed, split=role)
     image_key, label_key, min_size = 'image', 'label', None
   else:
-    if dataset == 'digits':
-      builder = digits.load_builder(data_dir)
+    if dataset in _LOCAL_BUILDERS:
+      builder = _LOCAL_BUILDERS[dataset](data_dir)
     image_key, label_key = _supervised_keys(builder)
     features = builder.info.features
     image_feature = features[image_key]

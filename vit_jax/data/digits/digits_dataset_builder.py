@@ -93,27 +93,49 @@ def _default_data_dir() -> str:
 def load_builder(data_dir: str | None = None) -> Builder:
   """Returns the digits builder, preparing the data first if missing.
 
-  Two processes may call this at once: preparation runs under an exclusive
-  lock file in data_dir, and the second process re-checks after the lock and
-  reuses the data. (Without the lock, tfds would build both in private
-  `incomplete.*` dirs and the loser's final rename onto the existing dir would
-  raise; the data would not be corrupted, but that process would crash.)
-
   Args:
     data_dir: tfds data_dir; default $TFDS_DATA_DIR, else ~/tensorflow_datasets.
 
   Returns:
     A prepared Builder; read it with `builder.as_data_source(split)`.
   """
+  return prepare_builder(Builder, data_dir)
+
+
+def prepare_builder(builder_cls, data_dir: str | None = None, **kwargs):
+  """Returns builder_cls(**kwargs) in data_dir, preparing it first if missing.
+
+  For locally generated datasets (digits, pathfinder), written as
+  array_record. Two processes may call this at once: preparation runs under
+  an exclusive lock file in data_dir (one per dataset and config), and the
+  second process re-checks after the lock and reuses the data. (Without the
+  lock, tfds would build both in private `incomplete.*` dirs and the loser's
+  final rename onto the existing dir would raise; the data would not be
+  corrupted, but that process would crash.)
+
+  Args:
+    builder_cls: a tfds GeneratorBasedBuilder class.
+    data_dir: tfds data_dir; default $TFDS_DATA_DIR, else ~/tensorflow_datasets.
+    **kwargs: more builder arguments, e.g. `config`.
+
+  Returns:
+    The prepared builder.
+  """
   data_dir = os.fspath(data_dir or _default_data_dir())
-  builder = Builder(data_dir=data_dir, file_format='array_record')
+
+  def make():
+    return builder_cls(data_dir=data_dir, file_format='array_record', **kwargs)
+
+  builder = make()
   if builder.data_path.exists():  # tfds renames a complete dir into place.
     return builder
   epath.Path(data_dir).mkdir(parents=True, exist_ok=True)
-  with open(os.path.join(data_dir, '.digits.prepare.lock'), 'a') as lock:
+  config = builder.builder_config
+  name = builder.name + (f'-{config.name}' if config else '')
+  with open(os.path.join(data_dir, f'.{name}.prepare.lock'), 'a') as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)  # Released when the file is closed.
     # A fresh builder: another process may have prepared it while we waited.
-    builder = Builder(data_dir=data_dir, file_format='array_record')
+    builder = make()
     with _no_progress_bar():
       builder.download_and_prepare(file_format='array_record')
   return builder
@@ -121,7 +143,7 @@ def load_builder(data_dir: str | None = None) -> Builder:
 
 @contextlib.contextmanager
 def _no_progress_bar():
-  """Hides tfds's tqdm bars (noise for a one-second job), then restores."""
+  """Hides tfds's tqdm bars (noise for short jobs), then restores."""
   was_active = getattr(tfds.core.utils.tqdm_utils, '_active', True)
   tfds.display_progress_bar(False)
   try:
