@@ -94,7 +94,8 @@ def plot_all(rows: list[Row], sweep_dir: str) -> list[str]:
                        dataset=dataset)
     if accuracy:
       written.append(_plot(
-          accuracy, os.path.join(sweep_dir, f'test_accuracy_{dataset}.png'),
+          accuracy, os.path.join(
+              sweep_dir, f'test_accuracy_{dataset.replace("/", "")}.png'),
           title=f'{dataset}: test accuracy vs sequence length',
           ylabel='test accuracy', loglog=False, reference=False))
   return written
