@@ -200,14 +200,16 @@ def test_train_step_on_8_devices_equals_1_device(step_setup):
                          state_8.params['head']['kernel'])
   # The key bias has a zero gradient in exact arithmetic (softmax ignores a
   # shift shared by all keys); Adam scales its rounding noise up to ~lr, so
-  # it matches only to that scale.
+  # it matches only to that scale. Elsewhere Adam's per-element normalisation
+  # still magnifies rounding in near-zero gradients (seen: 3e-6 = lr / 600);
+  # a wrong reduction or sharding moves parameters by ~lr.
   lr = setup.config.lr.base
   paths_8 = jax.tree_util.tree_leaves_with_path(state_8.params)
   for (path, a), b in zip(paths_8, jax.tree.leaves(state_1.params)):
     name = jax.tree_util.keystr(path)
     noise_only = "['key']['bias']" in name
     np.testing.assert_allclose(a, b, rtol=1e-5,
-                               atol=2 * lr if noise_only else 1e-6,
+                               atol=2 * lr if noise_only else lr / 100,
                                err_msg=name)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5,
                                                        atol=1e-6),

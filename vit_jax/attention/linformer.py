@@ -55,7 +55,7 @@ class SequenceProjection(nn.Module):
     if mask is not None:
       x = jnp.where(mask[:, :, None, None], x, jnp.zeros((), x.dtype))
     if self.num_heads is None:
-      return jnp.einsum('bnhd,nk->bkhd', x, kernel)
+      return _project_shared(x, kernel)
     return jnp.einsum('bnhd,hnk->bkhd', x, kernel)
 
 
@@ -112,3 +112,42 @@ class LinformerAttention(MultiHeadAttention):
     # Padded rows were removed by the projection: no mask is left to apply.
     return softmax_core.einsum_attention(q, k, v, None,
                                          self.dropout_weights(deterministic))
+
+
+def _project_shared(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """einsum('bnhd,nk->bkhd', x, kernel) as a batched [k, n] @ [n, h*d] matmul.
+
+  The kernel is broadcast over the batch (a few hundred KiB), so every operand
+  and the result keep their [batch, length, heads * head_dim] layout: written
+  as the einsum, XLA:CPU moved the sequence axis last ([b*h*d, n] @ [n, k])
+  and paid a transpose of x before and of the result after, in both passes.
+  """
+  b, n, h, d = x.shape
+  y = _broadcast_matmul(kernel, x.reshape(b, n, h * d))
+  return y.reshape(b, kernel.shape[1], h, d)
+
+
+@jax.custom_vjp
+def _broadcast_matmul(kernel: jax.Array, x: jax.Array) -> jax.Array:
+  """[n, k] kernel, x [b, n, c] -> kernelᵀ x [b, k, c], as batched matmuls.
+
+  The custom gradient broadcasts the kernel untransposed for dx = kernel dy,
+  so that matmul too reads row-major operands (autodiff contracted the
+  broadcast kernelᵀ along its middle axis, a slow fallback on XLA:CPU).
+  """
+  return _broadcast_matmul_fwd(kernel, x)[0]
+
+
+def _broadcast_matmul_fwd(kernel, x):
+  kernel_t = jnp.broadcast_to(kernel.T[None], (x.shape[0],) + kernel.T.shape)
+  return kernel_t @ x, (kernel, x)
+
+
+def _broadcast_matmul_bwd(residuals, dy):
+  kernel, x = residuals  # dy: [b, k, c]
+  dx = jnp.broadcast_to(kernel[None], (x.shape[0],) + kernel.shape) @ dy
+  dkernel = jnp.einsum('bnc,bkc->nk', x, dy)
+  return dkernel.astype(kernel.dtype), dx
+
+
+_broadcast_matmul.defvjp(_broadcast_matmul_fwd, _broadcast_matmul_bwd)

@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # Applied to the attention weights [batch, heads, q_len, kv_len]; identity when
 # there is no dropout.
@@ -29,17 +30,83 @@ def einsum_attention(q: jax.Array, k: jax.Array, v: jax.Array,
   Returns:
     [batch, q_len, heads, head_dim] in the dtype of `q`.
   """
-  depth = q.shape[-1]
-  logits = jnp.einsum('bqhd,bkhd->bhqk', q, k) / jnp.sqrt(depth).astype(q.dtype)
-  # Softmax in f32 even when computing in bf16: its sums lose too much otherwise.
-  logits = logits.astype(jnp.float32)
+  # Scale q, not the logits: q is the smaller array, and on XLA:CPU a scalar
+  # multiply of the logits became a materialised [b, h, q, k] constant feeding
+  # the fused dot (a whole extra pass over the largest tensor, both ways).
+  q = q * jnp.asarray(1 / np.sqrt(q.shape[-1]), q.dtype)
+  if weights_fn is None:
+    return _normalise_late_attention(q, k, v, key_mask)
+  weights = jax.nn.softmax(_logits(q, k, key_mask), axis=-1).astype(q.dtype)
+  weights = weights_fn(weights)
+  return jnp.einsum('bhqk,bkhd->bqhd', weights, v)
+
+
+def _logits(q, k, key_mask):
+  """[b, h, q, k] logits in f32 (softmax sums lose too much in bf16)."""
+  logits = jnp.einsum('bqhd,bkhd->bhqk', q, k).astype(jnp.float32)
   if key_mask is not None:
     logits = jnp.where(key_mask[:, None, None, :], logits,
                        jnp.finfo(jnp.float32).min)
-  weights = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
-  if weights_fn is not None:
-    weights = weights_fn(weights)
-  return jnp.einsum('bhqk,bkhd->bqhd', weights, v)
+  return logits
+
+
+def _normalise_late_fwd(q, k, v, key_mask):
+  # Heads-major copies, made once ([b, h, q, d], [b, h, d, k], [b, h, k, d]),
+  # so that every batched matmul below, forward and backward, reads row-major
+  # operands; the copies are of the small [length, heads, head_dim] tensors.
+  qh = q.transpose(0, 2, 1, 3)
+  k_t = k.transpose(0, 2, 3, 1)
+  vh = v.transpose(0, 2, 1, 3)
+  logits = (qh @ k_t).astype(jnp.float32)  # [b, h, q, k]
+  if key_mask is not None:
+    logits = jnp.where(key_mask[:, None, None, :], logits,
+                       jnp.finfo(jnp.float32).min)
+  e = jnp.exp(logits - logits.max(-1, keepdims=True))
+  total = e.sum(-1, keepdims=True)  # [b, h, q, 1]
+  e = e.astype(v.dtype)
+  out = ((e @ vh) / total.astype(v.dtype)).astype(q.dtype)  # [b, h, q, d]
+  return (out.transpose(0, 2, 1, 3),
+          (qh, k_t, vh, key_mask, e, total, out))
+
+
+def _normalise_late_bwd(residuals, g):
+  """Softmax-attention gradients from the unnormalised weights e.
+
+  With w = e / total and o = w v: dv = wᵀ g = eᵀ (g / total);
+  dlogits = w ⊙ (g vᵀ - c) with c = rowsum(w ⊙ g vᵀ) = rowsum(g ⊙ o), so
+  dlogits = e ⊙ ((g / total) vᵀ - c / total): every [b, h, q, k] operand is
+  e or a matmul output, and the normalisation touches [b, h, q, d] rows only.
+  """
+  qh, k_t, vh, key_mask, e, total, out = residuals
+  g_scaled = g.transpose(0, 2, 1, 3) / total.astype(g.dtype)  # [b, h, q, d]
+  c_scaled = jnp.sum(g_scaled.astype(jnp.float32) * out.astype(jnp.float32),
+                     -1, keepdims=True)  # [b, h, q, 1] = rowsum(g ⊙ o) / total
+  dvh = jnp.einsum('bhqk,bhqd->bhkd', e, g_scaled)
+  dw = jnp.einsum('bhqd,bhkd->bhqk', g_scaled, vh).astype(jnp.float32)
+  dlogits = e.astype(jnp.float32) * (dw - c_scaled)
+  if key_mask is not None:  # Masked logits were constants: no gradient.
+    dlogits = jnp.where(key_mask[:, None, None, :], dlogits, 0.0)
+  dlogits = dlogits.astype(qh.dtype)
+  dqh = jnp.einsum('bhqk,bhdk->bhqd', dlogits, k_t)
+  dk_t = jnp.einsum('bhqd,bhqk->bhdk', qh, dlogits)
+  return (dqh.transpose(0, 2, 1, 3), dk_t.transpose(0, 3, 1, 2),
+          dvh.transpose(0, 2, 1, 3).astype(vh.dtype), None)
+
+
+@jax.custom_vjp
+def _normalise_late_attention(q, k, v, key_mask):
+  """softmax(q kᵀ) v, normalised after the second matmul (same values).
+
+  Dividing the [b, q, h, d] output by the row sums, instead of the [b, h, q, k]
+  weights, saves passes over the largest tensor; the custom gradient
+  (`_normalise_late_bwd`) keeps that property in the backward pass, where
+  autodiff of `jax.nn.softmax` made XLA:CPU materialise broadcast row sums.
+  Masked-out keys get weight exp(finfo.min - max) = 0, as in jax.nn.softmax.
+  """
+  return _normalise_late_fwd(q, k, v, key_mask)[0]
+
+
+_normalise_late_attention.defvjp(_normalise_late_fwd, _normalise_late_bwd)
 
 
 def library_attention(q: jax.Array, k: jax.Array, v: jax.Array,

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from vit_jax import attention
 from vit_jax.models import embeddings
+from vit_jax.models import linear
 
 
 class MlpBlock(nn.Module):
@@ -25,13 +26,14 @@ class MlpBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
+    # linear.Dense: nn.Dense's parameters and values, faster gradient on CPU.
     dense = functools.partial(
-        nn.Dense, dtype=self.dtype,
+        linear.Dense, dtype=self.dtype,
         kernel_init=nn.initializers.xavier_uniform(),
         bias_init=nn.initializers.normal(stddev=1e-6))
-    y = nn.gelu(dense(self.mlp_dim)(x))
+    y = nn.gelu(dense(self.mlp_dim, name='Dense_0')(x))
     y = nn.Dropout(rate=self.dropout_rate)(y, deterministic=deterministic)
-    y = dense(x.shape[-1])(y)
+    y = dense(x.shape[-1], name='Dense_1')(y)
     return nn.Dropout(rate=self.dropout_rate)(y, deterministic=deterministic)
 
 
@@ -40,11 +42,15 @@ class Encoder1DBlock(nn.Module):
 
   Attributes:
     make_attention: builds the attention module; given `name`.
+    output_tokens: if set, only the first `output_tokens` tokens of the output
+      are computed: attention still reads every token, but the residual, the
+      second LayerNorm and the MLP run on those rows only.
   """
   make_attention: Callable[..., nn.Module]
   mlp_dim: int
   dtype: Any = jnp.float32
   dropout_rate: float = 0.0
+  output_tokens: Optional[int] = None
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: Optional[jax.Array], *,
@@ -55,6 +61,8 @@ class Encoder1DBlock(nn.Module):
     y = self.make_attention(name='MultiHeadDotProductAttention_1')(
         y, mask, deterministic=deterministic)
     y = nn.Dropout(rate=self.dropout_rate)(y, deterministic=deterministic)
+    if self.output_tokens is not None:
+      x, y = x[:, :self.output_tokens], y[:, :self.output_tokens]
     x = x + y
     y = nn.LayerNorm(name='LayerNorm_2')(x).astype(self.dtype)
     y = MlpBlock(mlp_dim=self.mlp_dim, dtype=self.dtype,
@@ -72,6 +80,10 @@ class Encoder(nn.Module):
     grid: (rows, cols) of patches; needed by 'sincos2d'.
     num_prefix_tokens: tokens before the patches (the cls token) which get a
       zero sincos embedding.
+    output_tokens: if set, only the first `output_tokens` output tokens are
+      computed (all a cls-token classifier reads) and the output is [batch,
+      output_tokens, hidden]: the last block's MLP and the final LayerNorm
+      skip the other rows. Same values as slicing the full output.
   """
   num_layers: int
   mlp_dim: int
@@ -82,6 +94,7 @@ class Encoder(nn.Module):
   posemb: str = 'learn'
   grid: tuple[int, int] = (0, 0)
   num_prefix_tokens: int = 0
+  output_tokens: Optional[int] = None
   dtype: Any = jnp.float32
 
   def add_position_embedding(self, x: jax.Array) -> jax.Array:
@@ -108,10 +121,14 @@ class Encoder(nn.Module):
     x = self.add_position_embedding(x).astype(self.dtype)
     x = nn.Dropout(rate=self.dropout_rate)(x, deterministic=not train)
     for i in range(self.num_layers):
+      last = i == self.num_layers - 1
       x = Encoder1DBlock(
           make_attention=make_attention, mlp_dim=self.mlp_dim,
           dtype=self.dtype, dropout_rate=self.dropout_rate,
+          output_tokens=self.output_tokens if last else None,
           name=f'encoderblock_{i}')(x, mask, deterministic=not train)
+    if self.output_tokens is not None:
+      x = x[:, :self.output_tokens]  # Already so unless num_layers == 0.
     return nn.LayerNorm(name='encoder_norm')(x)
 
 
@@ -153,8 +170,10 @@ class VisionTransformer(nn.Module):
       cls = self.param('cls', nn.initializers.zeros, (1, 1, d))
       x = jnp.concatenate([jnp.tile(cls.astype(x.dtype), (b, 1, 1)), x], 1)
 
+    token = self.classifier == 'token'
     x = Encoder(attention=self.attention, posemb=self.posemb, grid=(gh, gw),
-                num_prefix_tokens=int(self.classifier == 'token'),
+                num_prefix_tokens=int(token),
+                output_tokens=1 if token else None,  # Only cls is read.
                 dtype=self.dtype, name='Transformer',
                 **self.transformer)(x, train=train)
 
