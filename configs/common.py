@@ -4,6 +4,9 @@ from typing import Any
 
 import ml_collections
 
+from vit_jax.data import folder
+from vit_jax.data import presets
+
 
 def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
   """Parses a config argument like 'linformer,k=128,runlocal'.
@@ -48,8 +51,14 @@ def trainer_defaults() -> ml_collections.ConfigDict:
   config.seed = 0
   config.mode = 'train'  # 'train', 'predict' (one forward pass) or 'benchmark'.
   config.predict_batch_size = 1  # Images in the 'predict' forward pass.
+  # Bit-identical results from run to run (and so exact resumes): launch.py
+  # then turns off XLA:CPU's multi-threaded matmuls, whose summation order
+  # varied between processes here; matmul-heavy models train slower on CPU.
+  config.deterministic = True
 
-  # Data (see vit_jax/data): a tfds name, 'digits' (embedded) or 'synthetic'.
+  # Data (see vit_jax/data): a tfds name (vit_jax/data/presets.py; see
+  # `set_dataset`), 'folder:DIR' (vit_jax/data/folder.py), 'digits'
+  # (embedded) or 'synthetic'.
   config.dataset = 'digits'
   config.data_dir = ml_collections.FieldReference(None, field_type=str)
   config.dataset_fallback = ml_collections.FieldReference(None, field_type=str)
@@ -57,7 +66,23 @@ def trainer_defaults() -> ml_collections.ConfigDict:
   config.test_split = 'test'
   config.num_classes = 10
   config.image_size = 16
-  config.input = ml_collections.ConfigDict(dict(random_shift=0))
+  # Preprocessing (vit_jax/data/op_lists.py): examples are stored at
+  # resize_size (None: image_size); op names run per batch, then RandAugment
+  # (num_layers, magnitude) if set, the value range and (train) mixup.
+  config.input = ml_collections.ConfigDict(dict(
+      random_shift=0,
+      resize_size=ml_collections.FieldReference(None, field_type=int),
+      train_ops=('random_shift',),
+      eval_ops=('center_crop',),
+      randaugment=ml_collections.FieldReference(None, field_type=tuple),
+      mixup_alpha=0.0,  # > 0: mixup with Beta(alpha, alpha) weights.
+      value_range=(-1.0, 1.0),
+      # Corrupt images: False raises naming the file; True replaces them by
+      # the next decodable example and logs a count.
+      skip_corrupt=False,
+      # Folders without train/test sub-folders: test share of each class.
+      folder_test_fraction=0.1,
+  ))
   config.synthetic = ml_collections.ConfigDict(
       dict(num_train=1024, num_test=256, channels=3))
 
@@ -88,6 +113,38 @@ def trainer_defaults() -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 500
   config.max_to_keep = 2
   return config
+
+
+def set_dataset(config: ml_collections.ConfigDict, dataset: str, *,
+                image_size: bool = True) -> None:
+  """Points config at `dataset`, filling what is known about it.
+
+  A preset tfds name (vit_jax/data/presets.py) sets num_classes, the splits
+  and (if `image_size`) image_size. 'folder:DIR' sets the splits to
+  'train'/'test' and num_classes to DIR's number of class folders when DIR
+  can be listed now (else the input pipeline reports what is wrong with it
+  when the run starts). Other names only set config.dataset.
+
+  Args:
+    config: a config from `trainer_defaults`, modified in place.
+    dataset: the dataset name.
+    image_size: whether to take a preset's image size.
+  """
+  config.dataset = dataset
+  preset = presets.PRESETS.get(dataset)
+  if preset:
+    config.num_classes = preset.num_classes
+    config.train_split = preset.train_split
+    config.test_split = preset.test_split
+    if image_size:
+      config.image_size = preset.image_size
+  root = folder.root_of(dataset)
+  if root is not None:
+    config.train_split, config.test_split = 'train', 'test'
+    try:
+      config.num_classes = len(folder.class_names(root))
+    except (OSError, ValueError):
+      pass  # dataset_info raises the one-line error when the run starts.
 
 
 def vit_model(*, patch_size: int, hidden_size: int, num_layers: int,

@@ -4,7 +4,12 @@ Sizes Ti/S/B/L/H with any patch size (vit_jax/models/sizes.py); parameter
 names and counts match google-research/vision_transformer (B/16 at 224² with
 1,000 classes: 86,567,656). ImageNet-style recipe (SGD momentum 0.9, batch
 512, lr 0.03, 10k warmup of 20k steps with cosine decay, clip 1.0) as VT's
-fine-tuning defaults; `dataset=` any prepared tfds name, else synthetic.
+fine-tuning defaults. `dataset=` a preset (cifar10, cifar100,
+oxford_iiit_pet, cats_vs_dogs, imagenet2012: classes, splits and image size
+filled in; vit_jax/data/presets.py), any other prepared tfds name (give
+num_classes=), or folder:DIR (class folders); an unprepared tfds dataset falls
+back to synthetic data. `num_classes=` and `image_size=` override (0: the
+preset's, else 1000 and 224).
 
   python launch.py --config=configs/vit.py:B/16 --workdir=runs/b16 \
       --config.mode=predict                     # timed forward pass on CPU
@@ -24,18 +29,20 @@ def get_config(arg=None):
   """arg: '<size>/<patch>' [,attention=..,k=..,dataset=..,num_classes=..]."""
   args = common.parse_arg(arg, size='B/16', attention='full', k=256,
                           sharing='headwise', dataset='synthetic',
-                          num_classes=1000, image_size=224)
+                          num_classes=0, image_size=0)
   model = sizes.parse(args.size)
   config = common.trainer_defaults()
-  config.dataset = args.dataset
-  config.dataset_fallback = 'synthetic'
-  config.num_classes = args.num_classes
-  config.image_size = args.image_size
+  config.num_classes, config.image_size = 1000, 224
+  common.set_dataset(config, args.dataset)
+  config.num_classes = args.num_classes or config.num_classes
+  config.image_size = args.image_size or config.image_size
+  if not args.dataset.startswith('folder:'):
+    config.dataset_fallback = 'synthetic'
   config.synthetic.num_train = 50_000
   config.synthetic.num_test = 1_000
 
   attention = common.attention(
-      args.attention, image_size=args.image_size,
+      args.attention, image_size=config.image_size,
       patch_size=model['patch_size'], k=args.k, sharing=args.sharing)
   config.model = common.vit_model(
       patch_size=model['patch_size'], hidden_size=model['hidden_size'],

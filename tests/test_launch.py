@@ -221,3 +221,44 @@ def test_killed_run_resumes_to_uninterrupted_result(cli, tmp_path):
   assert jax.tree.structure(state_u) == jax.tree.structure(state_k)
   for a, b in zip(jax.tree.leaves(state_u), jax.tree.leaves(state_k)):
     np.testing.assert_array_equal(a, b)
+
+
+def _signal_when_logged(process, log_path, text, sig):
+  """Sends `sig` to `process` once `text` appears in its log."""
+  deadline = time.time() + TIMEOUT_S
+  while process.poll() is None and time.time() < deadline:
+    with open(log_path) as f:
+      if text in f.read():
+        process.send_signal(sig)
+        return
+    time.sleep(0.05)
+  raise AssertionError(f'{text!r} never appeared in {log_path}')
+
+
+def test_sigterm_saves_a_checkpoint_exits_0_and_resumes(cli, tmp_path):
+  """SIGTERM (preemption) mid-run: a checkpoint at the current step, exit 0,
+  one line saying so; the same command resumes from that step."""
+  command, env = cli
+  workdir = tmp_path / 'run'
+  # Long enough never to end by itself; no periodic checkpoint.
+  args = command(workdir, '--config.total_steps=10000000',
+                 '--config.checkpoint_every_steps=10000000')
+  saved = []
+  for attempt, wait_for in enumerate(['first step', 'resumed from step']):
+    log_path = tmp_path / f'run{attempt}.log'
+    process = start(args, env(1), log_path)
+    try:
+      _signal_when_logged(process, log_path, wait_for, signal.SIGTERM)
+      code, output = finish(process, log_path)
+    finally:
+      if process.poll() is None:
+        process.kill()
+    assert code == 0, output
+    lines = [l for l in output.splitlines() if l.startswith('SIGTERM')]
+    assert len(lines) == 1, output
+    step = int(lines[0].split('checkpoint saved at step ')[1].split()[0])
+    assert checkpoint_steps(workdir) == saved + [step]
+    if saved:
+      assert f'resumed from step {saved[-1]}' in output
+      assert step > saved[-1]
+    saved.append(step)

@@ -1,5 +1,7 @@
-"""Input data: digits, tfds and synthetic sources; deterministic batches."""
+"""Input data: digits, tfds, image-folder and synthetic sources; deterministic
+batches."""
 
+from vit_jax.data.input_pipeline import class_names
 from vit_jax.data.input_pipeline import dataset_info
 from vit_jax.data.input_pipeline import DatasetInfo
 from vit_jax.data.input_pipeline import eval_batches

@@ -1,23 +1,27 @@
 """Composable preprocessing ops on batches of images, in NumPy/PIL.
 
 Every op has the signature `op(images, seeds) -> images`: `images` is a uint8
-array [b, H, W, C] or, before `resize`, a sequence of b images (arrays of any
-size, or encoded bytes before `decode`); `seeds` is uint64 [b], one seed per
-example, used by random ops and ignored (may be None) by the others. Bind
-parameters with `functools.partial`; a pipeline is a list of ops run by
-`apply`.
+array [b, H, W, C] or, before `resize`, a sequence of b arrays of any size;
+`seeds` is uint64 [b], one seed per example, used by random ops and ignored
+(may be None) by the others. Bind parameters with `functools.partial`; a
+pipeline is a list of ops run by `apply`. This module holds the basic ops,
+image decoding (`decode_image`, per example: the input pipeline names or
+skips corrupt ones) and the per-example random numbers (`uniform`); crops and
+flips are in `spatial`, RandAugment in `randaugment`, and `op_lists` maps the
+names configs use to ops.
 
 Ops work on whole batches rather than single examples because the trainer pulls
 ~50 batches/s of 128 small images: per-example Python calls would dominate.
 """
 
 import io
+import os
 from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
 
-Images = np.ndarray | Sequence[np.ndarray | bytes]
+Images = np.ndarray | Sequence[np.ndarray]
 Op = Callable[[Images, np.ndarray], Images]
 
 _U64 = np.uint64
@@ -47,36 +51,56 @@ def example_seeds(seed: int, step: int, positions: np.ndarray) -> np.ndarray:
     return _mix(h ^ positions.astype(_U64))
 
 
-def decode(images: Images, seeds: np.ndarray, *, channels: int,
-           min_size: int | None = None) -> list[np.ndarray]:
-  """Decodes encoded images (bytes) to uint8 [H, W, channels] arrays.
+def uniform(seeds: np.ndarray, salt: int, count: int) -> np.ndarray:
+  """`count` uniform numbers in [0, 1) per example, a pure function of its seed.
+
+  Args:
+    seeds: uint64 [b].
+    salt: separates the streams of different ops (each op has its own).
+    count: numbers per example.
+
+  Returns:
+    float64 [b, count].
+  """
+  with np.errstate(over='ignore'):
+    base = _mix(np.asarray(seeds, _U64) ^ _U64(salt))  # [b]
+    counters = np.arange(1, count + 1, dtype=_U64) * _U64(0x9E3779B97F4A7C15)
+    bits = _mix(base[:, None] + counters[None])  # [b, count]
+  return (bits >> _U64(11)).astype(np.float64) * 2.0**-53
+
+
+def decode_image(image: np.ndarray | bytes | str, *, channels: int,
+                 min_size: int | None = None) -> np.ndarray:
+  """One encoded image (bytes or a file path) -> uint8 [H, W, channels].
 
   Arrays pass through with grey <-> colour fixed up. PIL converts every mode
   (palette, CMYK, RGBA, 16-bit grey) to 'L'/'RGB'; tfds's own NumPy decoder
   (`Image.decode_example_np` with PIL) returns such modes unconverted.
 
   Args:
-    images: b encoded images (any format PIL reads) or arrays.
-    seeds: unused.
+    image: encoded bytes (any format PIL reads), a path to such a file, or an
+      array [H, W] or [H, W, c].
     channels: 1 or 3.
     min_size: if set, JPEGs are decoded at the smallest DCT scale (1/2, 1/4,
       1/8) that keeps both sides >= min_size, which is several times faster
       for large photos resized to a small image_size.
 
   Returns:
-    b uint8 arrays [H_i, W_i, channels].
+    uint8 [H, W, channels].
+
+  Raises:
+    OSError, ValueError (or another PIL error): unreadable, truncated or not
+    an image. The input pipeline names the example and raises or skips it.
   """
-  del seeds
   mode = {1: 'L', 3: 'RGB'}[channels]
-  out = []
-  for image in images:
-    if isinstance(image, (bytes, np.bytes_, memoryview)):
-      with Image.open(io.BytesIO(image)) as pil:
-        if min_size:
-          pil.draft(mode, (min_size, min_size))
-        image = np.asarray(pil.convert(mode))
-    out.append(_fix_channels(np.asarray(image), channels))
-  return out
+  if isinstance(image, (bytes, np.bytes_, memoryview, str, os.PathLike)):
+    if not isinstance(image, (str, os.PathLike)):
+      image = io.BytesIO(image)
+    with Image.open(image) as pil:
+      if min_size:
+        pil.draft(mode, (min_size, min_size))
+      image = np.asarray(pil.convert(mode))  # Truncated files raise here.
+  return _fix_channels(np.asarray(image), channels)
 
 
 def _fix_channels(image: np.ndarray, channels: int) -> np.ndarray:
@@ -111,19 +135,32 @@ def resize(images: Images, seeds: np.ndarray, *, size: int) -> np.ndarray:
   out = []
   for image in images:
     if image.shape[:2] != (size, size):
-      image = _resize_one(image, size)
+      image = resize_image(image, size)
     out.append(image)
   return np.stack(out)
 
 
-def _resize_one(image: np.ndarray, size: int) -> np.ndarray:
-  """uint8 [H, W, C] -> [size, size, C]."""
+def resize_image(image: np.ndarray, size: int,
+                 box: tuple[float, float, float, float] | None = None
+                 ) -> np.ndarray:
+  """uint8 [H, W, C] (or its region `box`) -> [size, size, C], bilinear.
+
+  Args:
+    image: uint8 [H, W, C].
+    size: output height and width.
+    box: optional (left, top, right, bottom) in pixels, fractional allowed:
+      the region to resize (a crop without an extra copy).
+
+  Returns:
+    uint8 [size, size, C].
+  """
   if image.shape[-1] in (1, 3):
     pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-    out = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
+    out = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR,
+                                box=box))
     return out.reshape(size, size, image.shape[-1])
   # Other channel counts (e.g. RGBA, which PIL would premultiply): per channel.
-  return np.stack([_resize_one(image[..., c:c + 1], size)[..., 0]
+  return np.stack([resize_image(image[..., c:c + 1], size, box)[..., 0]
                    for c in range(image.shape[-1])], axis=-1)
 
 
@@ -158,11 +195,17 @@ def random_shift(images: np.ndarray, seeds: np.ndarray, *,
   return out
 
 
-def to_float(images: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-  """uint8 [0, 255] -> float32 [-1, 1], same shape."""
+def to_float(images: np.ndarray, seeds: np.ndarray,
+             value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+  """uint8 [0, 255] -> float32 in value_range (default [-1, 1]), same shape."""
   del seeds
-  out = np.subtract(images, np.float32(127.5), dtype=np.float32)
-  out /= np.float32(127.5)  # In place; 0 and 255 map exactly to -1 and 1.
+  low, high = value_range
+  if (low, high) == (-1.0, 1.0):
+    out = np.subtract(images, np.float32(127.5), dtype=np.float32)
+    out /= np.float32(127.5)  # In place; 0 and 255 map exactly to -1 and 1.
+    return out
+  out = np.multiply(images, np.float32((high - low) / 255), dtype=np.float32)
+  out += np.float32(low)
   return out
 
 

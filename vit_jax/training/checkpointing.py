@@ -1,19 +1,35 @@
-"""Orbax checkpoints of the train state: async, periodic, resumable."""
+"""Orbax checkpoints of the train state and the input position: async,
+periodic, resumable, preemption-aware."""
 
+import errno
 import os
+import shutil
 from typing import Optional
 
+import grain
+import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from vit_jax.training.config_checks import ConfigError
 from vit_jax.training.train_state import TrainState
+
+# Metadata, the input state and OCDBT's index, beyond the arrays' bytes.
+_SAVE_OVERHEAD = 2**20
+
+
+class CheckpointWriteError(ConfigError):
+  """A checkpoint could not be written (disk full, unwritable workdir)."""
 
 
 class Checkpointer:
-  """Saves TrainState every `every_steps` (and on demand) under WORKDIR/checkpoints.
+  """Saves TrainState and the train-batch iterator under WORKDIR/checkpoints.
 
-  Orbax writes each step into a temporary folder and renames it when
-  complete, so a run killed mid-save resumes from the previous checkpoint.
+  Each checkpoint holds two items: 'state' (parameters, optimizer state,
+  step) and 'data' (grain's iterator state: the index of the next batch, one
+  file per process). Orbax writes each step into a temporary folder and
+  renames it when complete, so a run killed mid-save resumes from the previous
+  checkpoint; a failed write leaves the earlier checkpoints as they were.
   """
 
   def __init__(self, workdir: str, *, every_steps: int, max_to_keep: int):
@@ -25,27 +41,104 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(
         save_decision_policy=policy, max_to_keep=max_to_keep,
         enable_async_checkpointing=True, cleanup_tmp_directories=True)
+    self.directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
     self._manager = ocp.CheckpointManager(
-        os.path.abspath(os.path.join(workdir, 'checkpoints')), options=options)
+        self.directory, options=options,
+        item_handlers={'state': ocp.StandardCheckpointHandler(),
+                       'data': grain.checkpoint.CheckpointHandler()})
+    self._pending: Optional[int] = None  # Step of the last save started.
 
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
 
-  def restore(self, abstract_state: TrainState) -> TrainState:
-    """Restores the latest checkpoint onto the shardings of `abstract_state`."""
-    step = self._manager.latest_step()
-    return self._manager.restore(
-        step, args=ocp.args.StandardRestore(abstract_state))
+  def restore(self, abstract_state: TrainState,
+              data_iterator: Optional[grain.DatasetIterator] = None
+              ) -> TrainState:
+    """Restores the latest checkpoint onto the shardings of `abstract_state`.
 
-  def maybe_save(self, step: int, state: TrainState, *,
+    If `data_iterator` is given, its position is restored too (in place).
+    """
+    items = {'state': ocp.args.StandardRestore(abstract_state)}
+    if data_iterator is not None:
+      items['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
+    restored = self._manager.restore(self._manager.latest_step(),
+                                     args=ocp.args.Composite(**items))
+    return restored['state']
+
+  def should_save(self, step: int) -> bool:
+    """Whether `maybe_save(step, ...)` would save (interval or preemption)."""
+    return (step != self._manager.latest_step()
+            and self._manager.should_save(step))
+
+  def reached_preemption(self, step: int) -> bool:
+    """True on every host once a multi-host preemption notice is agreed."""
+    return self._manager.reached_preemption(step)
+
+  def maybe_save(self, step: int, state: TrainState,
+                 data_iterator: grain.DatasetIterator, *,
                  force: bool = False) -> bool:
-    """Saves if `step` is due (or `force`); returns whether it saved."""
+    """Saves if `step` is due (or `force`); returns whether it saved.
+
+    Raises:
+      CheckpointWriteError: this or the previous (async) save failed.
+    """
     if step == self._manager.latest_step():
       return False
-    return self._manager.save(step, args=ocp.args.StandardSave(state),
-                              force=force)
+    if force or self._manager.should_save(step):
+      self._check_free_space(step, state)
+    try:
+      saved = self._manager.save(
+          step, args=ocp.args.Composite(
+              state=ocp.args.StandardSave(state),
+              data=grain.checkpoint.CheckpointSave(data_iterator)),
+          force=force)
+    except (OSError, ValueError) as e:
+      raise self._write_error(step, e) from None
+    if saved:
+      self._pending = step
+    return saved
+
+  def _check_free_space(self, step: int, state: TrainState) -> None:
+    """Refuses a save that cannot fit, before orbax starts writing it.
+
+    Orbax reports a full disk from its writer threads, after printing their
+    tracebacks; asking first gives one clear line in the common case (the
+    disk filled by something else, or a workdir on a small volume). The
+    previous checkpoint is deleted only after the new one is complete.
+    """
+    needed = sum(x.nbytes for x in jax.tree.leaves(state)) + _SAVE_OVERHEAD
+    free = shutil.disk_usage(self.directory).free
+    if free < needed:
+      raise self._write_error(step, OSError(
+          errno.ENOSPC, f'{free / 2**20:.1f} MiB free, the checkpoint needs '
+          f'~{needed / 2**20:.1f} MiB'))
 
   def close(self) -> None:
-    """Waits for pending async saves; call before exiting."""
-    self._manager.wait_until_finished()
-    self._manager.close()
+    """Waits for pending async saves; call before exiting.
+
+    Raises:
+      CheckpointWriteError: a pending save failed.
+    """
+    try:
+      self._manager.wait_until_finished()
+    except (OSError, ValueError) as e:
+      raise self._write_error(self._pending, e) from None
+    finally:
+      self._manager.close()
+
+  def _write_error(self, step, error: Exception) -> CheckpointWriteError:
+    try:  # Let an earlier async save finish, so that it counts as complete.
+      self._manager.wait_until_finished()
+    except (OSError, ValueError):
+      pass  # That one failed too: it is not listed below.
+    complete = sorted(int(n) for n in os.listdir(self.directory)
+                      if n.isdigit()) if os.path.isdir(self.directory) else []
+    kept = (f'earlier checkpoints are intact (latest complete: step '
+            f'{complete[-1]})' if complete else 'no earlier checkpoint')
+    if isinstance(error, OSError) and error.strerror:
+      cause = f'{os.strerror(error.errno)} ({error.strerror})'
+    else:
+      cause = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return CheckpointWriteError(
+        f'cannot write checkpoint{f" of step {step}" if step else ""} to '
+        f'{self.directory}: {cause}; {kept}')

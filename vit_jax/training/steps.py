@@ -21,6 +21,21 @@ def cross_entropy(logits: jax.Array, labels: jax.Array,
   return optax.softmax_cross_entropy(logits, targets)
 
 
+def batch_cross_entropy(logits: jax.Array, batch,
+                        label_smoothing: float = 0.0) -> jax.Array:
+  """Per-example loss [batch] of a train batch.
+
+  With mixup (keys 'label_mix' and 'mix_weight' w, vit_jax/data/mixup):
+  w * CE(label) + (1 - w) * CE(label_mix), i.e. CE against the mixed target.
+  """
+  loss = cross_entropy(logits, batch['label'], label_smoothing)
+  if 'label_mix' in batch:
+    w = batch['mix_weight']
+    loss = w * loss + (1 - w) * cross_entropy(logits, batch['label_mix'],
+                                              label_smoothing)
+  return loss
+
+
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
                     schedule: optax.Schedule, *, seed: int,
                     label_smoothing: float, mesh: Mesh) -> Callable:
@@ -37,7 +52,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
     def loss_fn(params):
       logits = model.apply({'params': params}, batch['image'], train=True,
                            rngs={'dropout': key})
-      loss = cross_entropy(logits, batch['label'], label_smoothing).mean()
+      loss = batch_cross_entropy(logits, batch, label_smoothing).mean()
       return loss, logits
 
     (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -47,8 +62,8 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
     metrics = {
         'train/loss': loss,
         'train/accuracy': jnp.mean(jnp.argmax(logits, -1) == batch['label']),
-        'train/grad_norm': optax.global_norm(grads),
-        'train/param_norm': optax.global_norm(params),
+        'train/grad_norm': optax.tree.norm(grads),
+        'train/param_norm': optax.tree.norm(params),
         'train/learning_rate': schedule(state.step),
     }
     new_state = state.replace(step=state.step + 1, params=params,

@@ -18,6 +18,7 @@ from vit_jax.training import checkpointing
 from vit_jax.training import config_checks
 from vit_jax.training import mesh as mesh_lib
 from vit_jax.training import optimizer as optimizer_lib
+from vit_jax.training import preemption
 from vit_jax.training import steps
 from vit_jax.training import train_state
 from vit_jax.training import workdir as workdir_lib
@@ -55,6 +56,7 @@ def prepare_run(config, workdir: str) -> Run:
       process_count=jax.process_count())
   try:
     info = input_pipeline.dataset_info(config)
+    class_names = input_pipeline.class_names(config)
   except ValueError as e:
     raise config_checks.ConfigError(str(e)) from None
   if info.num_classes != config.num_classes:
@@ -63,7 +65,10 @@ def prepare_run(config, workdir: str) -> Run:
         f'{info.num_classes} classes')
   model = models.get_model(config.model, config.num_classes)
   config_checks.check_model(config, model, info.image_shape)
-  workdir_lib.prepare(workdir, config, is_writer=jax.process_index() == 0)
+  is_writer = jax.process_index() == 0
+  workdir_lib.prepare(workdir, config, is_writer=is_writer)
+  if is_writer:
+    workdir_lib.save_class_names(workdir, class_names)
 
   total = _total_steps(config, info.num_train)
   schedule = optimizer_lib.learning_rate_schedule(config.lr, total)
@@ -72,17 +77,49 @@ def prepare_run(config, workdir: str) -> Run:
              tx=optimizer_lib.make_optimizer(config, schedule))
 
 
-def restore_or_create_state(run: Run, ckpt: checkpointing.Checkpointer):
-  """The latest checkpoint in the workdir, or a freshly initialised state."""
+class Preempted(Exception):
+  """Training stopped on SIGTERM after saving a checkpoint at `step`."""
+
+  def __init__(self, step: int, directory: str):
+    super().__init__(f'SIGTERM received: checkpoint saved at step {step} in '
+                     f'{directory}; run the same command to resume')
+    self.step = step
+
+
+class NonFiniteError(RuntimeError):
+  """The loss or the gradient became NaN or infinite."""
+
+
+def restore_or_create_state(run: Run, ckpt: checkpointing.Checkpointer,
+                            data_iterator=None):
+  """The latest checkpoint in the workdir, or a freshly initialised state.
+
+  Args:
+    run: the run.
+    ckpt: the workdir's checkpointer.
+    data_iterator: if given (the train batches, positioned at step 0), its
+      position is restored from the checkpoint as well.
+  """
   args = (run.model, run.tx, run.info.image_shape, run.config.seed, run.mesh)
   if ckpt.latest_step() is None:
     return train_state.create_train_state(*args)
   try:
-    return ckpt.restore(train_state.abstract_train_state(*args))
+    state = ckpt.restore(train_state.abstract_train_state(*args),
+                         data_iterator)
   except Exception as e:  # Orbax raises several types for a tree mismatch.
     raise config_checks.ConfigError(
         f'checkpoint {ckpt.latest_step()} in {run.workdir} does not fit this '
-        f'model ({type(e).__name__}); use a new --workdir') from None
+        f'run ({type(e).__name__}: {str(e).splitlines()[0][:200]}); use a '
+        'new --workdir') from None
+  if data_iterator is not None:
+    # Batches are a pure function of the step; a mismatch would mean
+    # training on other data than an uninterrupted run would.
+    position = data_iterator.get_state()['next_index']
+    if position != int(jax.device_get(state.step)):
+      raise config_checks.ConfigError(
+          f'checkpoint {ckpt.latest_step()} in {run.workdir}: input position '
+          f'{position} != model step {int(state.step)}')
+  return state
 
 
 def evaluate(run: Run, eval_step, params) -> dict[str, float]:
@@ -100,65 +137,132 @@ def evaluate(run: Run, eval_step, params) -> dict[str, float]:
           'test/count': count}
 
 
-def _mean_metrics(pending: list[dict[str, Any]]) -> dict[str, float]:
+def check_finite(pending: list[tuple[int, dict[str, Any]]],
+                 ckpt: checkpointing.Checkpointer) -> list[tuple[int, dict]]:
+  """Fetches the pending step metrics; raises at the first non-finite one.
+
+  Called before every log and every checkpoint, so a checkpoint never holds
+  parameters updated by a non-finite gradient.
+  """
   fetched = jax.device_get(pending)
-  return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+  for step, metrics in fetched:
+    bad = [k for k in ('train/loss', 'train/grad_norm')
+           if not np.isfinite(metrics[k])]
+    if bad:
+      latest = ckpt.latest_step()
+      raise NonFiniteError(
+          f'non-finite {" and ".join(k.split("/")[1] for k in bad)} '
+          f'({float(metrics[bad[0]])}) at step {step}; stopped without '
+          'saving; last good checkpoint: '
+          + (f'step {latest} in {ckpt.directory}' if latest else 'none'))
+  return fetched
+
+
+def _mean_metrics(fetched: list[tuple[int, dict[str, Any]]]
+                  ) -> dict[str, float]:
+  return {k: float(np.mean([m[k] for _, m in fetched])) for k in fetched[0][1]}
+
+
+class _Progress:
+  """Averages train metrics between logs; throughput without compilation."""
+
+  def __init__(self, run: Run, log: MetricsLogger, start: int):
+    self._run, self._log = run, log
+    self._since = (time.time(), start)
+
+  def first_step_done(self, state, step: int) -> None:
+    jax.block_until_ready(state)
+    self._log.info(f'first step (with compilation) took '
+                   f'{time.time() - self._since[0]:.1f} s')
+    self._since = (time.time(), step)
+
+  def write(self, step: int, fetched) -> None:
+    row = _mean_metrics(fetched)
+    elapsed, done = time.time() - self._since[0], step - self._since[1]
+    if done:
+      row['train/images_per_s'] = done * self._run.config.batch_size / elapsed
+    self._log.write(step, row)
+    self._log.progress(step, row)
+    self._since = (time.time(), step)
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
-  """Trains (resuming from the workdir if possible) and returns final metrics."""
+  """Trains (resuming from the workdir if possible) and returns final metrics.
+
+  Raises:
+    ConfigError: bad config or workdir, or a checkpoint that cannot be
+      written (checked before any step).
+    Preempted: SIGTERM arrived; a checkpoint of the last step was saved.
+    NonFiniteError: NaN/inf loss or gradient; nothing after the last good
+      checkpoint was saved.
+  """
   run = prepare_run(config, workdir)
   is_writer = jax.process_index() == 0
-  log = MetricsLogger(workdir, total_steps=run.total_steps, is_writer=is_writer)
+  with workdir_lib.exclusive(workdir, is_writer=is_writer):
+    return _train_in_workdir(run, is_writer)
+
+
+def _train_in_workdir(run: Run, is_writer: bool) -> dict[str, float]:
+  """train_and_evaluate once the workdir is prepared and locked."""
+  config, workdir = run.config, run.workdir
+  log = MetricsLogger(workdir, total_steps=run.total_steps,
+                      is_writer=is_writer)
   ckpt = checkpointing.Checkpointer(
       workdir, every_steps=config.checkpoint_every_steps,
       max_to_keep=config.max_to_keep)
-  state = restore_or_create_state(run, ckpt)
-  start = int(jax.device_get(state.step))
-  log.info(f'model: {train_state.count_params(state.params):,} parameters, '
-           f'{run.mesh.size} device(s), {run.total_steps} steps'
-           + (f', resumed from step {start}' if start else ''))
-
-  train_step = steps.make_train_step(
-      run.model, run.tx, run.schedule, seed=config.seed,
-      label_smoothing=config.label_smoothing, mesh=run.mesh)
-  eval_step = steps.make_eval_step(run.model, run.mesh)
   batches = input_pipeline.train_batches(
-      config, start_step=start, process_index=jax.process_index(),
+      config, process_index=jax.process_index(),
       process_count=jax.process_count())
-
-  pending, timer = [], (time.time(), start)
-  for step in range(start + 1, run.total_steps + 1):
-    state, metrics = train_step(state, mesh_lib.shard_batch(next(batches),
-                                                            run.mesh))
-    pending.append(metrics)
-    if step == start + 1:  # Keep compilation out of the throughput figure.
-      jax.block_until_ready(state)
-      log.info(f'first step (with compilation) took {time.time() - timer[0]:.1f} s')
-      timer = (time.time(), step)
-    if step % config.log_every_steps == 0 or step == run.total_steps:
-      row = _mean_metrics(pending)
-      elapsed, done = time.time() - timer[0], step - timer[1]
-      if done:
-        row['train/images_per_s'] = done * config.batch_size / elapsed
-      log.write(step, row)
-      log.progress(step, row)
-      pending, timer = [], (time.time(), step)
-    if step % config.eval_every_steps == 0 or step == run.total_steps:
-      final = evaluate(run, eval_step, state.params)
-      log.write(step, final)
-    ckpt.maybe_save(step, state, force=step == run.total_steps)
-
-  if start == run.total_steps:  # Nothing left to train: report the result.
-    final = evaluate(run, eval_step, state.params)
-    log.write(start, final)
-  ckpt.close()
-  log.close()
+  try:
+    state = restore_or_create_state(run, ckpt, batches)
+    start = int(jax.device_get(state.step))
+    log.info(f'model: {train_state.count_params(state.params):,} parameters, '
+             f'{run.mesh.size} device(s), {run.total_steps} steps'
+             + (f', resumed from step {start}' if start else ''))
+    with preemption.PreemptionWatcher(ckpt.reached_preemption) as watcher:
+      state, final = _train_loop(run, state, batches, ckpt, log, watcher,
+                                 start)
+  finally:
+    ckpt.close()  # Also when stopping: the pending async save completes.
+    log.close()
   log.info(f'final test accuracy {final["test/accuracy"]:.4f} '
            f'({int(round(final["test/accuracy"] * final["test/count"]))}/'
            f'{int(final["test/count"])}) at step {run.total_steps}; '
            f'workdir {workdir}')
   return final
+
+
+def _train_loop(run: Run, state, batches, ckpt, log, watcher, start: int):
+  """Steps from `start` to the end; returns (state, final test metrics)."""
+  config = run.config
+  train_step = steps.make_train_step(
+      run.model, run.tx, run.schedule, seed=config.seed,
+      label_smoothing=config.label_smoothing, mesh=run.mesh)
+  eval_step = steps.make_eval_step(run.model, run.mesh)
+  progress = _Progress(run, log, start)
+  pending, final = [], None
+  for step in range(start + 1, run.total_steps + 1):
+    state, metrics = train_step(state, mesh_lib.shard_batch(next(batches),
+                                                            run.mesh))
+    pending.append((step, metrics))
+    if step == start + 1:  # Keep compilation out of the throughput figure.
+      progress.first_step_done(state, step)
+    last, stop = step == run.total_steps, watcher.requested(step)
+    if step % config.log_every_steps == 0 or last:
+      progress.write(step, check_finite(pending, ckpt))
+      pending = []
+    if step % config.eval_every_steps == 0 or last:
+      final = evaluate(run, eval_step, state.params)
+      log.write(step, final)
+    if last or stop or ckpt.should_save(step):
+      check_finite(pending, ckpt)
+      ckpt.maybe_save(step, state, batches, force=last or stop)
+    if stop and not last:
+      raise Preempted(step, ckpt.directory)
+  if final is None:  # Nothing left to train: report the result.
+    final = evaluate(run, eval_step, state.params)
+    log.write(start, final)
+  return state, final
 
 
 def predict(config, workdir: str, *, repeats: int = 3) -> np.ndarray:

@@ -6,9 +6,11 @@ that only say how long or how often (so a finished run can be extended);
 anything else is refused before the workdir is touched.
 """
 
+import contextlib
+import fcntl
 import json
 import os
-from typing import Any
+from typing import Any, Iterator
 
 from vit_jax.training.config_checks import ConfigError
 
@@ -74,5 +76,71 @@ def prepare(workdir: str, config, *, is_writer: bool) -> None:
     with open(tmp, 'w') as f:
       json.dump(new, f, indent=2, sort_keys=True)
     os.replace(tmp, path)  # Atomic: a kill leaves the old or the new file.
+  except OSError as e:
+    raise ConfigError(f'cannot write to workdir {workdir}: {e}') from None
+
+
+LOCK_FILE = '.lock'
+
+
+@contextlib.contextmanager
+def exclusive(workdir: str, *, is_writer: bool) -> Iterator[None]:
+  """Holds WORKDIR/.lock for a training run, so that a second run started in
+  the same workdir (a duplicate job, a restart while the old process still
+  saves) is refused instead of interleaving checkpoints and logs.
+
+  The lock is the kernel's (flock): it ends with the process, even on kill -9,
+  so a stale lock file never blocks a restart.
+
+  Raises:
+    ConfigError: another process holds the lock.
+  """
+  if not is_writer:
+    yield
+    return
+  with open(os.path.join(workdir, LOCK_FILE), 'a+') as f:
+    try:
+      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      f.seek(0)
+      holder = f.read().strip() or 'unknown'
+      raise ConfigError(f'workdir {workdir} is in use by another run (pid '
+                        f'{holder}); wait for it or stop it first') from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
+CLASS_NAMES_FILE = 'class_names.json'
+
+
+def save_class_names(workdir: str, names: list[str]) -> None:
+  """Writes WORKDIR/class_names.json (label i is names[i]), or checks it.
+
+  A resumed run whose dataset now has other classes (a folder that gained or
+  renamed one) would silently train on relabelled data: that is refused.
+
+  Raises:
+    ConfigError: the saved names differ, or the file cannot be written.
+  """
+  path = os.path.join(workdir, CLASS_NAMES_FILE)
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    if saved != list(names):
+      raise ConfigError(
+          f'the dataset\'s classes changed since this run started ({path}: '
+          f'{saved[:5]}... now {list(names)[:5]}...); use a new --workdir')
+    return
+  try:
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+      json.dump(list(names), f, indent=1)
+    os.replace(tmp, path)
   except OSError as e:
     raise ConfigError(f'cannot write to workdir {workdir}: {e}') from None
