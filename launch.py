@@ -87,6 +87,7 @@ def main(argv):
   if _JAX_DISTRIBUTED.value:
     jax.distributed.initialize()
   from vit_jax.training import config_checks
+  from vit_jax.data import input_pipeline
   from vit_jax.training import trainer
   try:
     if config.get('sweep'):
@@ -108,7 +109,7 @@ def main(argv):
     _fail(e)
   except trainer.Preempted as e:
     print(e, flush=True)  # A clean stop: the scheduler may restart us.
-  except trainer.NonFiniteError as e:
+  except (trainer.NonFiniteError, input_pipeline.CorruptImageError) as e:
     _fail(e, code=1)
 
 

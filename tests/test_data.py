@@ -226,6 +226,12 @@ def test_not_prepared_tfds_dataset_raises_with_build_command(tmp_path):
           f'--data_dir={tmp_path}') in message
 
 
+def test_unknown_dataset_name_is_named_as_unknown(tmp_path):
+  config = make_config(tmp_path, dataset='cifar_ten', num_classes=10)
+  with pytest.raises(ValueError, match="unknown dataset 'cifar_ten'.*folder:DIR"):
+    data.dataset_info(config)
+
+
 def test_not_prepared_tfds_dataset_falls_back_to_synthetic(tmp_path, caplog):
   config = make_config(tmp_path, dataset='cats_vs_dogs', num_classes=2,
                        dataset_fallback='synthetic', image_size=12,

@@ -262,3 +262,24 @@ def test_sigterm_saves_a_checkpoint_exits_0_and_resumes(cli, tmp_path):
       assert f'resumed from step {saved[-1]}' in output
       assert step > saved[-1]
     saved.append(step)
+
+
+def test_corrupt_image_stops_with_one_line_naming_it(cli, tmp_path):
+  from PIL import Image
+  for name in ('a', 'b'):
+    os.makedirs(tmp_path / 'images' / name)
+    for i in range(8):
+      Image.new('RGB', (12, 10), (30 * i, 0, 0)).save(
+          tmp_path / 'images' / name / f'{i}.png')
+  (tmp_path / 'images' / 'b' / 'broken.png').write_bytes(b'not a png')
+  command, env = cli
+  log_path = tmp_path / 'run.log'
+  code, output = finish(start(
+      command(tmp_path / 'run', f'--config.dataset=folder:{tmp_path}/images',
+              '--config.num_classes=2', '--config.total_steps=3',
+              '--config.input.folder_test_fraction=0.25'),
+      env(1), log_path), log_path)
+  assert code == 1, output
+  errors = [l for l in output.splitlines() if l.startswith('error:')]
+  assert len(errors) == 1 and 'broken.png' in errors[0], output
+  assert 'Traceback' not in output, output

@@ -83,6 +83,10 @@ _LOCAL_BUILDERS = {
 }
 
 
+class CorruptImageError(ValueError):
+  """An image that cannot be decoded (and skip_corrupt is off)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
   """What the model and trainer need to know about the data."""
@@ -348,7 +352,7 @@ class _Examples:
         # PIL raises OSError, ValueError, SyntaxError, ... for bad files.
         what = self._describe(candidate)
         if not self._skip_corrupt:
-          raise ValueError(
+          raise CorruptImageError(
               f'cannot decode image {what}: {type(e).__name__}: {e} (set '
               'config.input.skip_corrupt=True to skip such images)') from e
         with self._corrupt_lock:
@@ -424,6 +428,7 @@ def _open_examples(*, dataset: str, data_dir: str, split: str,
       and dataset not in _LOCAL_BUILDERS):
     builder = _prepared_builder(dataset, data_dir)
     if builder is None and fallback != 'synthetic':
+      _check_known_to_tfds(dataset)
       raise ValueError(
           f'tfds dataset {dataset!r} is not prepared in array_record format in '
           f'{data_dir}; prepare it with: '
@@ -486,6 +491,20 @@ def _open_examples(*, dataset: str, data_dir: str, split: str,
                    label_key=label_key, image_shape=shape, class_names=names,
                    min_size=min_size, skip_corrupt=skip_corrupt,
                    cache_max_bytes=cache_max_bytes, num_threads=num_threads)
+
+
+def _check_known_to_tfds(name: str) -> None:
+  """Raises a one-line ValueError if tfds has no dataset called `name`.
+
+  Looks up tfds's registry of builder classes only: offline, milliseconds.
+  """
+  try:
+    tfds.builder_cls(name.split(':')[0].split('/')[0])
+  except tfds.core.DatasetNotFoundError:
+    raise ValueError(
+        f'unknown dataset {name!r}: not a tfds dataset, and not one of '
+        f'digits, {", ".join(sorted(k for k in _LOCAL_BUILDERS if k != "digits"))}, '
+        'synthetic, folder:DIR') from None
 
 
 def _prepared_builder(name: str, data_dir: str):
