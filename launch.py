@@ -25,6 +25,10 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run.')
 _JAX_DISTRIBUTED = flags.DEFINE_bool(
     'jax_distributed', False,
     'Call jax.distributed.initialize() (multi-host TPU/GPU, Slurm, MPI).')
+_PROCESSES = flags.DEFINE_string(
+    'processes', None,
+    'With --jax_distributed where the cluster cannot be detected (plain '
+    'machines, local tests): COORDINATOR_HOST:PORT,NUM_PROCESSES,PROCESS_ID.')
 _RETRY_FAILED = flags.DEFINE_bool(
     'retry_failed', False, 'Sweeps: run points that failed before again.')
 _SWEEP_COMMANDS = flags.DEFINE_bool(
@@ -75,6 +79,19 @@ def _use_deterministic_kernels() -> None:
   os.environ['XLA_FLAGS'] = ' '.join(flags_now + added)
 
 
+def _process_args(value):
+  """--processes=ADDR,N,I -> initialize()'s keyword arguments ({}: detect)."""
+  if not value:
+    return {}
+  try:
+    address, count, index = value.split(',')
+    return dict(coordinator_address=address, num_processes=int(count),
+                process_id=int(index))
+  except ValueError:
+    _fail(f'--processes={value}: expected COORDINATOR_HOST:PORT,'
+          'NUM_PROCESSES,PROCESS_ID')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
@@ -85,7 +102,7 @@ def main(argv):
     _use_deterministic_kernels()
   import jax  # Imported late: flag errors return before the slow imports.
   if _JAX_DISTRIBUTED.value:
-    jax.distributed.initialize()
+    jax.distributed.initialize(**_process_args(_PROCESSES.value))
   from vit_jax.training import config_checks
   from vit_jax.data import input_pipeline
   from vit_jax.training import trainer
