@@ -213,18 +213,21 @@ def _train_in_workdir(run: Run, is_writer: bool) -> dict[str, float]:
   batches = input_pipeline.train_batches(
       config, process_index=jax.process_index(),
       process_count=jax.process_count())
-  try:
-    state = restore_or_create_state(run, ckpt, batches)
-    start = int(jax.device_get(state.step))
-    log.info(f'model: {train_state.count_params(state.params):,} parameters, '
-             f'{run.mesh.size} device(s), {run.total_steps} steps'
-             + (f', resumed from step {start}' if start else ''))
-    with preemption.PreemptionWatcher(ckpt.reached_preemption) as watcher:
+  # From here on a SIGTERM only sets a flag: the loop saves after its next
+  # step (the first one included, which compiles), and one that comes while
+  # closing lets the finished run end normally.
+  with preemption.PreemptionWatcher(ckpt.reached_preemption) as watcher:
+    try:
+      state = restore_or_create_state(run, ckpt, batches)
+      start = int(jax.device_get(state.step))
+      log.info(f'model: {train_state.count_params(state.params):,} '
+               f'parameters, {run.mesh.size} device(s), {run.total_steps} '
+               'steps' + (f', resumed from step {start}' if start else ''))
       state, final = _train_loop(run, state, batches, ckpt, log, watcher,
                                  start)
-  finally:
-    ckpt.close()  # Also when stopping: the pending async save completes.
-    log.close()
+    finally:
+      ckpt.close()  # Also when stopping: the pending async save completes.
+      log.close()
   log.info(f'final test accuracy {final["test/accuracy"]:.4f} '
            f'({int(round(final["test/accuracy"] * final["test/count"]))}/'
            f'{int(final["test/count"])}) at step {run.total_steps}; '
