@@ -6,7 +6,12 @@ of side 32..512 -> n = 65..16,385 tokens (cls included). Attention: full
 'chunked'), Linformer k in {64, 128, 256} (headwise; only where k < n).
 For each point and each of {train step, forward pass}: compile time, step time
 (median/min/max of `benchmark.steps` after a warm-up), images/s, tokens/s,
-XLA memory plan and peak RSS, FLOPs (XLA cost analysis), FLOP/s and their
+XLA's memory plan, the measured step memory (RSS growth while the steps run:
+on XLA:CPU, YNNPACK fusions allocate outside XLA's plan: the full-attention
+forward pass at n = 4,097 plans 0.05 GiB and grows RSS by 0.55 GiB), peak RSS,
+model FLOPs (the matmuls by definition, train = 3 x forward;
+vit_jax/benchmarking/model_flops.py) next to XLA's cost-analysis FLOPs (which
+count a loop body once: 'chunked' came out at 29%), model FLOP/s and their
 fraction of the dense f32 matmul FLOP/s measured in the same point.
 
   python launch.py --config=configs/sweep_seqlen.py --workdir=runs/sweep_seqlen
@@ -16,19 +21,23 @@ fraction of the dense f32 matmul FLOP/s measured in the same point.
       --config=configs/sweep_seqlen.py:kinds=train,min_n=1025,only=full_einsum+full_chunked+linformer_k256
 
 Writes results.csv / results.jsonl, *_step_time.png, *_memory.png,
-*_peak_rss.png, *_utilization.png and one folder per point; re-running skips
-finished points. Points whose XLA memory plan exceeds
-`sweep_memory_limit_gb` (16 GiB of the machine's 24: RSS ran ~20% above the
-plan) are recorded as out of memory without running (full einsum/xla at
-n = 16,385: 57.5 GiB), and points killed for memory are recorded as such.
+*_step_rss.png, *_peak_rss.png, *_utilization.png and one folder per point;
+re-running skips finished points. Points whose XLA memory plan exceeds
+`sweep_memory_limit_gb` are recorded as out of memory without running (full
+einsum/xla at n = 16,385), and points killed for memory are recorded as such.
 
-Measured on the 2-core CPU machine (2026-11-24, with other jobs running):
-`quick,kinds=train` (22 points, n <= 1,025) took 10.6 min. Train step at
-n = 4,097: full einsum 23.7 s (XLA plan 4.2 GiB), Linformer k=256 4.2 s
-(0.84 GiB); at n = 9,217: full einsum killed for memory, chunked 73 s
-(1.4 GiB), Linformer 7.1 s (1.8 GiB). The full sweep takes hours, dominated
-by full attention at n >= 9,217: run it with `only=`/`max_n=` subsets or on
-an accelerator.
+Measured on the 2-core CPU machine (2026-11-24, other agents' jobs running;
+experiments/seqlen_targets.py: variants interleaved in one process, medians;
+quietest run, load average 1.6): train step at n = 4,097: full einsum 2.13 s
+(XLA plan 1.63 GiB; measured 0.05 GiB state + 1.95 GiB step growth),
+chunked 2.61 s = 1.22x einsum (plan 0.52 GiB), Linformer k=256 0.58 s = 3.7x
+faster than einsum (plan 0.55 GiB; measured 0.14 + 0.48 GiB); under load
+average 3-5 the einsum / Linformer ratio ranged 2.9-4.5x. Chunked at
+n = 16,385: plan 1.88 GiB, measured 0.09 + 1.93 GiB. At n = 1,025 the einsum
+train step reached 41-49% of the matmul FLOP/s measured alongside (model
+FLOPs). Linformer k=256 from n = 1,025 to 16,385: log-log slope 1.07. The
+full sweep takes hours, dominated by full attention at n >= 9,217: run it
+with `only=`/`max_n=` subsets or on an accelerator.
 """
 
 from configs import common

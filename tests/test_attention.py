@@ -220,3 +220,4 @@ def test_new_variant_is_one_class_plus_registration():
     assert model.apply(params, images, train=False).shape == (2, 3)
   finally:
     attention.registry._REGISTRY.pop('mean_pool_test')
+

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vit_jax.models import embeddings, get_model, sizes
+from vit_jax.models import activations, embeddings, get_model, sizes
 
 
 def _count(model, image_size=224, channels=3):
@@ -110,3 +110,20 @@ def test_dropout_is_active_only_in_training():
 def test_image_not_divisible_by_patch_is_an_error():
   with pytest.raises(ValueError, match='not divisible by patch size 4'):
     _tiny().init(jax.random.key(0), jnp.ones((1, 18, 18, 1)), train=False)
+
+
+def test_mlp_gelu_equals_nn_gelu_and_keeps_one_buffer_less():
+  """activations.gelu: nn.gelu's values and gradients; its tanh is not kept."""
+  n, d, mlp = 2048, 64, 256
+  keys = jax.random.split(jax.random.key(3), 3)
+  x = jax.random.normal(keys[0], (n, d))
+  w1 = jax.random.normal(keys[1], (d, mlp)) * 0.3
+  w2 = jax.random.normal(keys[2], (mlp, d)) * 0.3
+  np.testing.assert_array_equal(activations.gelu(x @ w1), nn.gelu(x @ w1))
+  mlp_loss = lambda act: lambda w1, w2, x: jnp.sum(jnp.sin(act(x @ w1) @ w2))
+  grad = lambda act: jax.jit(jax.grad(mlp_loss(act), argnums=(0, 1, 2)))
+  for got, want in zip(grad(activations.gelu)(w1, w2, x), grad(nn.gelu)(w1, w2, x)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  temp = lambda act: grad(act).lower(w1, w2, x).compile().memory_analysis(
+      ).temp_size_in_bytes
+  assert temp(activations.gelu) <= temp(nn.gelu) - n * mlp * 4  # One [n, mlp] less.

@@ -14,6 +14,8 @@ import jax
 import numpy as np
 
 from vit_jax import models
+from vit_jax.benchmarking import model_flops
+from vit_jax.benchmarking import step_memory
 from vit_jax.data import input_pipeline
 from vit_jax.training import mesh as mesh_lib
 from vit_jax.training import optimizer as optimizer_lib
@@ -36,10 +38,15 @@ class StepBenchmark:
   step_s_max: float
   images_per_s: float
   tokens_per_s: float
-  flops_per_step: float
-  flops_per_s: float
+  xla_flops_per_step: float  # XLA cost analysis: loop bodies counted once.
+  model_flops_per_step: float  # Matmul FLOPs by definition (model_flops.py).
+  model_flops_per_s: float
   xla_memory_bytes: int  # Arguments + outputs + temporaries - aliased.
-  peak_rss_bytes: int
+  # Peak RSS while the steps ran, above the RSS before them (after compiling,
+  # state in memory): includes what library fusions allocate outside XLA's
+  # plan (step_memory.py). None where /proc is missing.
+  step_rss_bytes: int | None
+  peak_rss_bytes: int  # Of the whole process, compilation included.
 
   def as_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -56,7 +63,7 @@ def _xla_memory_bytes(compiled) -> int:
 
 
 def _build(config, kind: str):
-  """Returns (jitted step, its args, tokens, num_params) for `kind`."""
+  """Returns (jitted step, its args, tokens, num_params, model FLOPs)."""
   info = input_pipeline.dataset_info(config)
   model = models.get_model(config.model, config.num_classes)
   mesh = mesh_lib.make_mesh()
@@ -74,13 +81,15 @@ def _build(config, kind: str):
   tokens = (info.image_shape[0] // p) * (info.image_shape[1] // p) + int(
       config.model.classifier == 'token')
   num_params = train_state.count_params(state.params)
+  flops = model_flops.step_flops(model, info.image_shape, config.batch_size,
+                                 kind)
   if kind == 'train':
     step = steps.make_train_step(model, tx, schedule, seed=config.seed,
                                  label_smoothing=0.0, mesh=mesh)
-    return step, (state, batch), tokens, num_params
+    return step, (state, batch), tokens, num_params, flops
   forward = jax.jit(lambda params, images: model.apply(
       {'params': params}, images, train=False))
-  return forward, (state.params, batch['image']), tokens, num_params
+  return forward, (state.params, batch['image']), tokens, num_params, flops
 
 
 def benchmark_step(config, kind: str, *, steps_to_time: int = 5,
@@ -99,7 +108,7 @@ def benchmark_step(config, kind: str, *, steps_to_time: int = 5,
   """
   if kind not in KINDS:
     raise ValueError(f'unknown benchmark kind {kind!r}; known: {KINDS}')
-  fn, args, tokens, num_params = _build(config, kind)
+  fn, args, tokens, num_params, flops = _build(config, kind)
   start = time.perf_counter()
   compiled = fn.lower(*args).compile()
   compile_s = time.perf_counter() - start
@@ -107,17 +116,21 @@ def benchmark_step(config, kind: str, *, steps_to_time: int = 5,
   if max_memory_bytes is not None and memory > max_memory_bytes:
     raise MemoryError(f'XLA needs {memory / 2**30:.1f} GiB, over the limit of '
                       f'{max_memory_bytes / 2**30:.1f} GiB')
-  flops = float(compiled.cost_analysis().get('flops', float('nan')))
+  xla_flops = float(compiled.cost_analysis().get('flops', float('nan')))
 
   times = []
-  for i in range(steps_to_time + 1):
-    start = time.perf_counter()
-    out = compiled(*args)
-    jax.block_until_ready(out)
-    if i:  # The first call warms caches and allocators.
-      times.append(time.perf_counter() - start)
-    if kind == 'train':
-      args = (out[0],) + args[1:]  # The old state was donated.
+  # Read before rss_growth resets the kernel's peak mark (which ru_maxrss
+  # reports too): the compilation's peak must still count.
+  peak_before_steps = _peak_rss_bytes()
+  with step_memory.rss_growth() as growth:
+    for i in range(steps_to_time + 1):
+      start = time.perf_counter()
+      out = compiled(*args)
+      jax.block_until_ready(out)
+      if i:  # The first call warms caches and allocators.
+        times.append(time.perf_counter() - start)
+      if kind == 'train':
+        args = (out[0],) + args[1:]  # The old state was donated.
   median = statistics.median(times)
   images_per_s = config.batch_size / median
   return StepBenchmark(
@@ -125,5 +138,7 @@ def benchmark_step(config, kind: str, *, steps_to_time: int = 5,
       num_params=num_params, compile_s=compile_s, step_s_median=median,
       step_s_min=min(times), step_s_max=max(times),
       images_per_s=images_per_s, tokens_per_s=images_per_s * tokens,
-      flops_per_step=flops, flops_per_s=flops / median,
-      xla_memory_bytes=memory, peak_rss_bytes=_peak_rss_bytes())
+      xla_flops_per_step=xla_flops, model_flops_per_step=flops,
+      model_flops_per_s=flops / median,
+      xla_memory_bytes=memory, step_rss_bytes=growth.bytes,
+      peak_rss_bytes=max(peak_before_steps, _peak_rss_bytes()))

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from vit_jax import attention
+from vit_jax.models import activations
 from vit_jax.models import embeddings
 from vit_jax.models import linear
 
@@ -31,7 +32,7 @@ class MlpBlock(nn.Module):
         linear.Dense, dtype=self.dtype,
         kernel_init=nn.initializers.xavier_uniform(),
         bias_init=nn.initializers.normal(stddev=1e-6))
-    y = nn.gelu(dense(self.mlp_dim, name='Dense_0')(x))
+    y = activations.gelu(dense(self.mlp_dim, name='Dense_0')(x))
     y = nn.Dropout(rate=self.dropout_rate)(y, deterministic=deterministic)
     y = dense(x.shape[-1], name='Dense_1')(y)
     return nn.Dropout(rate=self.dropout_rate)(y, deterministic=deterministic)

@@ -76,6 +76,12 @@ def plot_all(rows: list[Row], sweep_dir: str) -> list[str]:
         memory, os.path.join(sweep_dir, f'{kind}_memory.png'),
         title=f'{kind} memory (XLA plan: args + outputs + temporaries)',
         ylabel='GiB', loglog=True, reference=True))
+    step_rss = _series(rows, lambda r: (r.get('step_rss_bytes') or 0) / 2**30,
+                       mode='benchmark', kind=kind)
+    written.append(_plot(
+        step_rss, os.path.join(sweep_dir, f'{kind}_step_rss.png'),
+        title=f'{kind} memory (measured: RSS growth while the steps run)',
+        ylabel='GiB', loglog=True, reference=True))
     rss = _series(rows, lambda r: r.get('peak_rss_bytes', 0) / 2**30,
                   mode='benchmark', kind=kind)
     written.append(_plot(

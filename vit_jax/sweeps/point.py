@@ -45,7 +45,8 @@ def run_point(config, workdir: str, max_memory_bytes=None) -> dict:
         config, config.benchmark.kind, steps_to_time=config.benchmark.steps,
         max_memory_bytes=max_memory_bytes).as_dict())
     row['matmul_flops_per_s'] = matmul_peak.matmul_flops_per_s()
-    row['utilization'] = row['flops_per_s'] / row['matmul_flops_per_s']
+    row['utilization'] = (row['model_flops_per_s'] /
+                          row['matmul_flops_per_s'])
   elif config.mode == 'train':
     from vit_jax.training import trainer
     final = trainer.train_and_evaluate(config, workdir)

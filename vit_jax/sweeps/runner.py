@@ -30,8 +30,9 @@ RESULT_COLUMNS = (
     'name', 'status', 'reason', 'attention', 'mode', 'kind', 'image_size',
     'patch_size', 'tokens', 'batch', 'num_params', 'compile_s',
     'step_s_median', 'step_s_min', 'step_s_max', 'images_per_s',
-    'tokens_per_s', 'xla_memory_bytes', 'peak_rss_bytes', 'flops_per_step',
-    'flops_per_s', 'matmul_flops_per_s', 'utilization', 'test_accuracy',
+    'tokens_per_s', 'xla_memory_bytes', 'step_rss_bytes', 'peak_rss_bytes',
+    'model_flops_per_step', 'xla_flops_per_step', 'model_flops_per_s',
+    'matmul_flops_per_s', 'utilization', 'test_accuracy',
     'test_loss', 'wall_s')
 POLL_S = 0.25
 
@@ -158,6 +159,7 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
       ('step ms', 9, lambda r: _scaled(r, 'step_s_median', 1e3, '.1f')),
       ('img/s', 8, lambda r: _scaled(r, 'images_per_s', 1, '.1f')),
       ('XLA GiB', 8, lambda r: _scaled(r, 'xla_memory_bytes', 2**-30, '.2f')),
+      ('step GiB', 8, lambda r: _scaled(r, 'step_rss_bytes', 2**-30, '.2f')),
       ('RSS GiB', 8, lambda r: _scaled(r, 'peak_rss_bytes', 2**-30, '.2f')),
       ('util', 5, lambda r: _scaled(r, 'utilization', 1, '.0%')),
       ('acc', 6, lambda r: _scaled(r, 'test_accuracy', 1, '.4f')),
