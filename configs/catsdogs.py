@@ -34,11 +34,14 @@ image (the seed resized the short side to 256 and center-cropped 224).
   python launch.py --config=configs/catsdogs.py:linformer --workdir=runs/cd_smoke \
       --config.total_steps=5 --config.eval_every_steps=5
 
-Expected on the 2-core CPU machine (measured 2026-11-24): ~1.1-1.4 s per
-training step of 64 images (~50 images/s; the PyTorch seed trains at ~90), so
-20 epochs of Kaggle's 20k training images take ~2.2 h; accuracy ~0.68 after
-20 epochs is the seed's figure (not yet reproduced here). The 5-step smoke run
-takes ~1 min including start-up and compilation.
+Expected on the 2-core CPU machine (measured 2026-12-01): the train step alone
+runs ~128 images/s (`python -m vit_jax.benchmark --config=configs/catsdogs.py:linformer`;
+the PyTorch seed ~117 on the same machine, experiments/peer/compare.py), and
+~100-109 images/s end to end on 500x375 JPEGs from a folder (decoding shares
+the 2 cores), so 20 epochs of Kaggle's 20k training images take ~1 h 10 min;
+accuracy ~0.68 after 20 epochs is the seed's figure (not reproduced here: no
+Kaggle data offline). The 5-step smoke run takes ~30 s including start-up and
+compilation.
 """
 
 from configs import common
