@@ -20,8 +20,8 @@ accuracy on the whole test split at the end.
 Writes results.csv and test_accuracy_<dataset>.png (accuracy vs n, a line per
 attention).
 
-Measured on the 2-core CPU machine (2026-11-24, shared with two other agents'
-jobs, load average 3-5):
+Measured on the 2-core CPU machine (2026-12-01, shared with other jobs, load
+average 3-5):
   * `quick` (8 points, n <= 257, 300 steps): 9.2 min. Test accuracy:
         n     digits full  digits linformer  pathfinder full  pathf. linformer
        65        0.850          0.978             0.500            0.509
