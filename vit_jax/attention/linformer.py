@@ -146,7 +146,9 @@ def _broadcast_matmul_fwd(kernel, x):
 def _broadcast_matmul_bwd(residuals, dy):
   kernel, x = residuals  # dy: [b, k, c]
   dx = jnp.broadcast_to(kernel[None], (x.shape[0],) + kernel.shape) @ dy
-  dkernel = jnp.einsum('bnc,bkc->nk', x, dy)
+  # Per example [n, c] x [c, k], then summed over the batch: contracting over
+  # (batch, c) at once made XLA:CPU copy x to [n, b*c] and dy to [b*c, k].
+  dkernel = jnp.einsum('bnc,bkc->bnk', x, dy).sum(0)
   return dkernel.astype(kernel.dtype), dx
 
 

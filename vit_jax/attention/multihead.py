@@ -5,6 +5,7 @@ from typing import Any, Optional
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class MultiHeadAttention(nn.Module):
@@ -60,11 +61,39 @@ class MultiHeadAttention(nn.Module):
       raise ValueError(
           f'model dim {dim} is not divisible by num_heads {self.num_heads}')
     heads = (self.num_heads, dim // self.num_heads)
-    project = lambda name: nn.DenseGeneral(
-        heads, dtype=self.dtype, name=name,
-        kernel_init=nn.initializers.xavier_uniform())(x)
-    q, k, v = project('query'), project('key'), project('value')
+    # The parameters of nn.DenseGeneral (query/key/value kernels [dim, heads,
+    # head_dim], out kernel [heads, head_dim, dim], same initialisation), but
+    # applied as ONE [tokens, dim] x [dim, 3 dim] matmul for q, k, v (one bias
+    # pass) and a 2-D [tokens, dim] x [dim, dim] one for out. (linear.matmul's
+    # row-major weight gradient was slower here: its explicit transposes of
+    # the [tokens, dim] operands cost more than they saved.)
+    params = [_DenseGeneralParams((dim,), heads, name=name)()
+              for name in ('query', 'key', 'value')]
+    kernel = jnp.concatenate([w.reshape(dim, dim) for w, _ in params], 1)
+    bias = jnp.concatenate([b.reshape(dim) for _, b in params])
+    qkv = jnp.dot(x.reshape(-1, dim).astype(self.dtype),
+                 kernel.astype(self.dtype)) + bias.astype(self.dtype)
+    qkv = qkv.reshape(x.shape[:-1] + (3,) + heads)
+    q, k, v = qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
     y = self.attend(q, k, v, mask, deterministic)
     assert y.shape == q.shape, (y.shape, q.shape)
-    return nn.DenseGeneral(dim, axis=(-2, -1), dtype=self.dtype, name='out',
-                           kernel_init=nn.initializers.xavier_uniform())(y)
+    out_kernel, out_bias = _DenseGeneralParams(heads, (dim,), name='out')()
+    y = jnp.dot(y.reshape(-1, dim), out_kernel.reshape(dim, dim).astype(
+        self.dtype)) + out_bias.astype(self.dtype)
+    return y.reshape(x.shape[:-1] + (dim,))
+
+
+class _DenseGeneralParams(nn.Module):
+  """The kernel and bias nn.DenseGeneral(out_shape) creates for in_shape."""
+  in_shape: tuple[int, ...]
+  out_shape: tuple[int, ...]
+
+  @nn.compact
+  def __call__(self):
+    fan_in, fan_out = int(np.prod(self.in_shape)), int(np.prod(self.out_shape))
+    init = nn.initializers.xavier_uniform()
+    kernel = self.param(
+        'kernel', lambda rng, shape: init(rng, (fan_in, fan_out)).reshape(shape),
+        self.in_shape + self.out_shape)
+    bias = self.param('bias', nn.initializers.zeros, self.out_shape)
+    return kernel, bias

@@ -29,11 +29,15 @@ class PatchEmbedding(nn.Module):
     kernel = self.param('kernel', nn.initializers.lecun_normal(),
                         (p, p, c, self.hidden_size))
     bias = self.param('bias', nn.initializers.zeros, (self.hidden_size,))
-    patches = images.reshape(b, h // p, p, w // p, p, c)
-    patches = patches.transpose(0, 1, 3, 2, 4, 5).reshape(
-        b, h // p, w // p, p * p * c)
-    kernel = kernel.reshape(p * p * c, self.hidden_size)
-    x = jnp.dot(patches.astype(self.dtype), kernel.astype(self.dtype))
+    # One einsum over the image as [b, rows, p, cols, p * c] (pixel row within
+    # the patch, then a contiguous p * c run): XLA:CPU picks its own operand
+    # layout, ~9 ms faster (forward + kernel gradient, 2-core CPU,
+    # experiments/peer/patch_micro.py) than materialising the patches with
+    # an explicit 6-D transpose first.
+    patches = images.reshape(b, h // p, p, w // p, p * c)
+    kernel = kernel.reshape(p, p * c, self.hidden_size)
+    x = jnp.einsum('bipjq,pqd->bijd', patches.astype(self.dtype),
+                   kernel.astype(self.dtype))
     return x + bias.astype(self.dtype)
 
 

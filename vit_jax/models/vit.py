@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from vit_jax import attention
 from vit_jax.models import activations
 from vit_jax.models import embeddings
+from vit_jax.models import layernorm
 from vit_jax.models import linear
 
 
@@ -58,14 +59,14 @@ class Encoder1DBlock(nn.Module):
                deterministic: bool) -> jax.Array:
     assert x.ndim == 3, x.shape  # [batch, length, hidden]
     # LayerNorm computes in f32 (the default) whatever `dtype` is.
-    y = nn.LayerNorm(name='LayerNorm_0')(x).astype(self.dtype)
+    y = layernorm.LayerNorm(name='LayerNorm_0')(x).astype(self.dtype)
     y = self.make_attention(name='MultiHeadDotProductAttention_1')(
         y, mask, deterministic=deterministic)
     y = nn.Dropout(rate=self.dropout_rate)(y, deterministic=deterministic)
     if self.output_tokens is not None:
       x, y = x[:, :self.output_tokens], y[:, :self.output_tokens]
     x = x + y
-    y = nn.LayerNorm(name='LayerNorm_2')(x).astype(self.dtype)
+    y = layernorm.LayerNorm(name='LayerNorm_2')(x).astype(self.dtype)
     y = MlpBlock(mlp_dim=self.mlp_dim, dtype=self.dtype,
                  dropout_rate=self.dropout_rate, name='MlpBlock_3')(
                      y, deterministic=deterministic)
