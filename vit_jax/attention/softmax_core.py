@@ -3,12 +3,13 @@
 Layout follows `jax.nn.dot_product_attention`: [batch, length, heads, head_dim].
 """
 
-import functools
 from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from vit_jax.attention import online_softmax
 
 # Applied to the attention weights [batch, heads, q_len, kv_len]; identity when
 # there is no dropout.
@@ -145,11 +146,12 @@ def chunked_attention(q: jax.Array, k: jax.Array, v: jax.Array,
   Rabe & Staats (2021), "Self-attention does not need O(n²) memory": queries
   are processed in chunks; for each, keys are scanned in chunks keeping a
   running max and sum (the online softmax), so the forward pass holds one
-  [batch, heads, query_chunk, key_chunk] block of logits at a time. Each query
-  chunk is rematerialised (`jax.checkpoint`): the backward pass recomputes one
-  query chunk's forward at a time, holding O(query_chunk * kv_len) instead of
-  O(q_len * kv_len), for one extra forward of the attention (not two: the key
-  blocks are deliberately not checkpointed again inside).
+  [batch, heads, query_chunk, key_chunk] block of logits at a time and keeps
+  only the output and each row's log-sum-exp. The gradient is blockwise too
+  (`online_softmax`, FlashAttention-2's backward): it recomputes one block of
+  probabilities at a time. At n = 4,097 (the sweep's model, train step, 2-core
+  CPU) this measured 0.93x the einsum path's time with 0.46 vs 1.60 GiB of
+  XLA memory plan; `jax.checkpoint` around the forward scan had been 1.41x.
 
   Inputs that fit in one block (q_len <= query_chunk_size and
   kv_len <= key_chunk_size) take the plain einsum path: chunking would only
@@ -176,42 +178,11 @@ def chunked_attention(q: jax.Array, k: jax.Array, v: jax.Array,
   q = _pad_to_multiple(q / jnp.sqrt(d).astype(q.dtype), 1, qc)
   k, v = _pad_to_multiple(k, 1, kc), _pad_to_multiple(v, 1, kc)
   key_mask = _pad_to_multiple(key_mask, 1, kc)
-  # Chunk axes first, for scan: [chunks, batch, chunk, heads, head_dim].
+  # Block axes first, for scan: [blocks, batch, block, heads, head_dim].
   k_chunks = k.reshape(b, -1, kc, h, d).swapaxes(0, 1)
   v_chunks = v.reshape(b, -1, kc, h, d).swapaxes(0, 1)
   mask_chunks = key_mask.reshape(b, -1, kc).swapaxes(0, 1)
   q_chunks = q.reshape(b, -1, qc, h, d).swapaxes(0, 1)
-
-  def key_block(q_c, k_c, v_c, mask_c):
-    """Unnormalised output, row sums and row max of one block."""
-    s = jnp.einsum('bqhd,bkhd->bhqk', q_c, k_c).astype(jnp.float32)
-    s = jnp.where(mask_c[:, None, None, :], s, -jnp.inf)
-    # A fully masked block gives max -inf: use 0 there so exp() stays finite.
-    s_max = jax.lax.stop_gradient(s.max(-1, keepdims=True))
-    s_max = jnp.where(jnp.isfinite(s_max), s_max, 0.0)
-    p = jnp.exp(s - s_max)  # Masked entries: exp(-inf) = 0.
-    out = jnp.einsum('bhqk,bkhd->bqhd', p.astype(v_c.dtype), v_c)
-    return out.astype(jnp.float32), p.sum(-1), s_max[..., 0]
-
-  @functools.partial(jax.checkpoint, prevent_cse=False)
-  def query_block(q_c):
-    def step(carry, kv):
-      out, total, run_max = carry  # [b, qc, h, d], [b, h, qc], [b, h, qc]
-      out_c, total_c, max_c = key_block(q_c, *kv)
-      new_max = jnp.maximum(run_max, max_c)
-      old_w, new_w = jnp.exp(run_max - new_max), jnp.exp(max_c - new_max)
-      to_out = lambda w: w.transpose(0, 2, 1)[..., None]  # -> [b, qc, h, 1]
-      out = out * to_out(old_w) + out_c * to_out(new_w)
-      return (out, total * old_w + total_c * new_w, new_max), None
-
-    init = (jnp.zeros(q_c.shape, jnp.float32),
-            jnp.zeros((b, h, qc), jnp.float32),
-            jnp.full((b, h, qc), -jnp.inf, jnp.float32))
-    (out, total, _), _ = jax.lax.scan(
-        step, init, (k_chunks, v_chunks, mask_chunks))
-    # Rows whose keys are all masked have total 0: return 0, not NaN.
-    total = jnp.where(total > 0, total, 1.0)
-    return (out / total.transpose(0, 2, 1)[..., None]).astype(q_c.dtype)
-
-  out = jax.lax.map(query_block, q_chunks)  # [chunks, b, qc, h, d]
+  out = online_softmax.blockwise_attention(q_chunks, k_chunks, v_chunks,
+                                           mask_chunks)
   return out.swapaxes(0, 1).reshape(b, -1, h, d)[:, :n]
