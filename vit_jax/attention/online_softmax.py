@@ -18,11 +18,13 @@ import jax.numpy as jnp
 # Arrays below: q [nq, b, qc, h, d] and k, v [nk, b, kc, h, d] (block axis
 # first, for scan), mask [nk, b, kc] (True = attend), lse [nq, b, h, qc].
 
+
 def _probabilities(q_c, k_c, mask_c, lse_c):
   """exp(q kᵀ - lse) of one block, 0 where masked: [b, h, qc, kc] f32."""
   s = jnp.einsum('bqhd,bkhd->bhqk', q_c, k_c).astype(jnp.float32)
   s = jnp.where(mask_c[:, None, None, :], s, -jnp.inf)
   return jnp.exp(s - lse_c[..., None])
+
 
 def _forward_block(q_c, k, v, mask):
   """One query block over all key blocks: (output [b, qc, h, d], lse)."""
@@ -53,14 +55,17 @@ def _forward_block(q_c, k, v, mask):
   lse = jnp.where(empty, jnp.inf, run_max + jnp.log(safe_total))
   return out.astype(q_c.dtype), lse
 
+
 @jax.custom_vjp
 def blockwise_attention(q, k, v, mask):
   """softmax(q kᵀ) v over blocks; returns [nq, b, qc, h, d]."""
   return _fwd(q, k, v, mask)[0]
 
+
 def _fwd(q, k, v, mask):
   out, lse = jax.lax.map(lambda q_c: _forward_block(q_c, k, v, mask), q)
   return out, (q, k, v, mask, out, lse)
+
 
 def _bwd(residuals, g):
   q, k, v, mask, out, lse = residuals
@@ -88,5 +93,6 @@ def _bwd(residuals, g):
   zeros = (jnp.zeros(k.shape, jnp.float32), jnp.zeros(v.shape, jnp.float32))
   (dk, dv), dq = jax.lax.scan(query_step, zeros, (q, g, lse, delta))
   return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None
+
 
 blockwise_attention.defvjp(_fwd, _bwd)
