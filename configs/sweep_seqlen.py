@@ -27,15 +27,14 @@ re-running skips finished points. Points whose XLA memory plan exceeds
 einsum/xla at n = 16,385), and points killed for memory are recorded as such.
 
 Measured on the 2-core CPU machine (2026-12-01; experiments/seqlen_targets.py:
-variants interleaved in one process, medians). Quiet machine (load average
-~1.3, 5 rounds), train step at n = 4,097: full einsum 2.27 s (XLA plan
-1.63 GiB; measured 0.05 GiB state + 1.95 GiB step growth), chunked 3.21 s =
-1.41x einsum (plan 0.52 GiB), Linformer k=256 0.59 s = 3.8x faster than
-einsum (plan 0.55 GiB; measured 0.14 + 0.48 GiB). Under load average 1.6-5
-the chunked / einsum ratio ranged 1.06-1.7x and einsum / Linformer 2.9-4.5x.
-Chunked at n = 16,385: plan 1.88 GiB, measured 0.09 + 1.93 GiB. At n = 1,025 the einsum
-train step reached 41-49% of the matmul FLOP/s measured alongside (model
-FLOPs). Linformer k=256 from n = 1,025 to 16,385: log-log slope 1.07. The
+variants interleaved in one process, medians; quiet machine, 5 rounds), train
+step at n = 4,097: full einsum 2.24 s (XLA plan 1.60 GiB; measured 0.05 GiB
+state + 1.95 GiB step growth), chunked 1.99 s = 0.89x einsum (plan 0.46 GiB),
+Linformer k=256 0.45 s = 4.95x faster than einsum (plan 0.52 GiB). Chunked
+at n = 16,385: 27.9 s per step, plan 1.55 GiB. At n = 1,025 the einsum train
+step reached 48% of the matmul FLOP/s measured alongside (model FLOPs).
+Linformer k=256 from n = 1,025 to 16,385: 0.104 / 0.217 / 0.415 / 0.940 /
+2.44 s, log-log slope 1.12. The
 full sweep takes hours, dominated by full attention at n >= 9,217: run it
 with `only=`/`max_n=` subsets or on an accelerator.
 """
