@@ -10,8 +10,9 @@ Run (argument: `full` or `linformer`, plus optional key=value):
   python launch.py --config=configs/default.py:linformer \
       --workdir=runs/digits_linformer
 
-Expected on the 2-core CPU machine (measured, see README): ~40-60 s of
-training after start-up; test accuracy >= 0.98 for both variants.
+Expected on the 2-core CPU machine: ~30-60 s of training after start-up;
+test accuracy >= 0.98 for both variants (measured 2026-12-01, `make run`:
+full 0.9972 (359/360), ~4,300 images/s).
 """
 
 from configs import common
