@@ -89,22 +89,11 @@ def _run(command, env, log_path, kill_after=None, sig=signal.SIGKILL):
 def _final_result(workdir: str):
   """(final test metrics row, {path: array}) of the workdir's run."""
   import jax
-  import ml_collections
-  from vit_jax.training import checkpointing
-  from vit_jax.training import train_state
   from vit_jax.training import trainer
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     rows = [json.loads(line) for line in f]
   test_row = [r for r in rows if 'test/accuracy' in r][-1]
-  with open(os.path.join(workdir, 'config.json')) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  run = trainer.prepare_run(config, os.path.join(workdir, 'scratch'))
-  ckpt = checkpointing.Checkpointer(workdir, every_steps=1, max_to_keep=100)
-  try:
-    state = ckpt.restore(train_state.abstract_train_state(
-        run.model, run.tx, run.info.image_shape, config.seed, run.mesh))
-  finally:
-    ckpt.close()
+  _, state = trainer.load_state(workdir)
   leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(state))
   return test_row, {jax.tree_util.keystr(p): x for p, x in leaves}
 

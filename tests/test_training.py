@@ -18,7 +18,6 @@ from configs import common
 from configs import default
 from vit_jax.data import digits
 from vit_jax.data import input_pipeline
-from vit_jax.training import checkpointing
 from vit_jax.training import config_checks
 from vit_jax.training import mesh as mesh_lib
 from vit_jax.training import steps
@@ -90,18 +89,13 @@ def tiny_config(data_dir, arg='full', **overrides):
 def restore_final_state(config, workdir, scratch):
   """The latest checkpoint of `workdir`, on the 8-device mesh, as NumPy.
 
-  Args:
-    config: the config of the run in `workdir`.
-    workdir: the run's workdir (only read).
-    scratch: an empty directory for prepare_run's config.json.
+  Also checks `trainer.load_state`'s saved config against `config`; `scratch`
+  must stay untouched (load_state writes nothing).
   """
-  run = trainer.prepare_run(config, str(scratch))
-  ckpt = checkpointing.Checkpointer(workdir, every_steps=1, max_to_keep=100)
-  try:
-    state = ckpt.restore(train_state.abstract_train_state(
-        run.model, run.tx, run.info.image_shape, config.seed, run.mesh))
-  finally:
-    ckpt.close()
+  saved_config, state = trainer.load_state(str(workdir))
+  as_json = lambda c: json.loads(c.to_json_best_effort())
+  assert as_json(saved_config) == as_json(config)
+  assert not os.path.exists(scratch)
   return jax.device_get(state)
 
 

@@ -32,15 +32,20 @@ class Checkpointer:
   checkpoint; a failed write leaves the earlier checkpoints as they were.
   """
 
-  def __init__(self, workdir: str, *, every_steps: int, max_to_keep: int):
+  def __init__(self, workdir: str, *, every_steps: int,
+               max_to_keep: Optional[int], read_only: bool = False):
+    """`read_only`: for reading another (maybe running) run's checkpoints:
+    creates, saves, deletes and cleans up nothing."""
     # Every `every_steps` (orbax's default policy would also save step 1), and
     # when a preemption notice arrives (multi-host runs).
     policy = checkpoint_managers.AnySavePolicy([
         checkpoint_managers.FixedIntervalPolicy(every_steps),
         checkpoint_managers.PreemptionCheckpointingPolicy()])
     options = ocp.CheckpointManagerOptions(
-        save_decision_policy=policy, max_to_keep=max_to_keep,
-        enable_async_checkpointing=True, cleanup_tmp_directories=True)
+        save_decision_policy=None if read_only else policy,
+        max_to_keep=None if read_only else max_to_keep,
+        enable_async_checkpointing=True, read_only=read_only,
+        create=not read_only, cleanup_tmp_directories=not read_only)
     self.directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
     self._manager = ocp.CheckpointManager(
         self.directory, options=options,

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import os
 import statistics
 import time
 from typing import Any
@@ -45,8 +46,11 @@ def _total_steps(config, num_train: int) -> int:
   return max(1, math.ceil(config.total_epochs * steps_per_epoch))
 
 
-def prepare_run(config, workdir: str) -> Run:
-  """Checks the config and the workdir; touches nothing if either is wrong.
+def build_run(config, workdir: str) -> tuple[Run, list[str]]:
+  """Checks the config and builds the run's parts; writes nothing.
+
+  Returns:
+    The run and the dataset's class names.
 
   Raises:
     ConfigError: with a one-line message.
@@ -65,16 +69,50 @@ def prepare_run(config, workdir: str) -> Run:
         f'{info.num_classes} classes')
   model = models.get_model(config.model, config.num_classes)
   config_checks.check_model(config, model, info.image_shape)
+  total = _total_steps(config, info.num_train)
+  schedule = optimizer_lib.learning_rate_schedule(config.lr, total)
+  run = Run(config=config, workdir=workdir, info=info, model=model,
+            mesh=mesh_lib.make_mesh(), total_steps=total, schedule=schedule,
+            tx=optimizer_lib.make_optimizer(config, schedule))
+  return run, class_names
+
+
+def prepare_run(config, workdir: str) -> Run:
+  """Checks the config and the workdir; touches nothing if either is wrong.
+
+  Raises:
+    ConfigError: with a one-line message.
+  """
+  run, class_names = build_run(config, workdir)
   is_writer = jax.process_index() == 0
   workdir_lib.prepare(workdir, config, is_writer=is_writer)
   if is_writer:
     workdir_lib.save_class_names(workdir, class_names)
+  return run
 
-  total = _total_steps(config, info.num_train)
-  schedule = optimizer_lib.learning_rate_schedule(config.lr, total)
-  return Run(config=config, workdir=workdir, info=info, model=model,
-             mesh=mesh_lib.make_mesh(), total_steps=total, schedule=schedule,
-             tx=optimizer_lib.make_optimizer(config, schedule))
+
+def load_state(workdir: str) -> tuple[Any, train_state.TrainState]:
+  """The config saved in a run's workdir and its latest checkpoint's state.
+
+  For evaluation, analysis and comparisons of finished (or running) runs:
+  reads WORKDIR/config.json and WORKDIR/checkpoints, writes nothing.
+
+  Raises:
+    ConfigError: no run or no checkpoint in `workdir`.
+  """
+  config = workdir_lib.load_config(workdir)
+  run, _ = build_run(config, workdir)
+  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    raise config_checks.ConfigError(f'no checkpoint in {workdir}')
+  ckpt = checkpointing.Checkpointer(workdir, every_steps=1, max_to_keep=None,
+                                    read_only=True)
+  try:
+    if ckpt.latest_step() is None:
+      raise config_checks.ConfigError(f'no checkpoint in {workdir}')
+    return config, ckpt.restore(train_state.abstract_train_state(
+        run.model, run.tx, run.info.image_shape, config.seed, run.mesh))
+  finally:
+    ckpt.close()
 
 
 class Preempted(Exception):

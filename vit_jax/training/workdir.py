@@ -12,6 +12,8 @@ import json
 import os
 from typing import Any, Iterator
 
+import ml_collections
+
 from vit_jax.training.config_checks import ConfigError
 
 CONFIG_FILE = 'config.json'
@@ -43,6 +45,19 @@ def config_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
   """
   a, b = _flatten(saved), _flatten(new)
   return sorted(k for k in a.keys() & b.keys() if a[k] != b[k])
+
+
+def load_config(workdir: str):
+  """The ConfigDict saved in WORKDIR/config.json.
+
+  Raises:
+    ConfigError: there is none.
+  """
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise ConfigError(f'{workdir} holds no run ({CONFIG_FILE} not found)')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
 
 
 def prepare(workdir: str, config, *, is_writer: bool) -> None:
