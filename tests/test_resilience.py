@@ -29,27 +29,43 @@ def checkpoint_steps(workdir):
   return sorted(int(n) for n in os.listdir(path) if n.isdigit())
 
 
+def save_after_batches(data_dir, workdir, *, batches_read, step):
+  """A checkpoint at `step` with the input iterator after `batches_read`.
+
+  Returns:
+    (config, run, the iterator that was saved, still open for reading).
+  """
+  config = tiny_config(data_dir, total_steps=20)
+  run = trainer.prepare_run(config, workdir)
+  ckpt = checkpointing.Checkpointer(workdir, every_steps=100, max_to_keep=2)
+  batches = input_pipeline.train_batches(config)
+  state = trainer.restore_or_create_state(run, ckpt, batches)
+  for _ in range(batches_read):
+    next(batches)
+  assert ckpt.maybe_save(step, state.replace(step=state.step + step), batches,
+                         force=True)
+  ckpt.close()
+  return config, run, batches
+
+
+def restore_into_fresh_iterator(config, run, workdir):
+  """(restored state, a fresh train iterator positioned by the restore)."""
+  fresh = input_pipeline.train_batches(config)
+  ckpt = checkpointing.Checkpointer(workdir, every_steps=100, max_to_keep=2)
+  try:
+    return trainer.restore_or_create_state(run, ckpt, fresh), fresh
+  finally:
+    ckpt.close()
+
+
 def test_checkpoint_restores_input_position_mid_epoch(data_dir, tmp_path):
   """Saving at step 7 (epoch 0 of ~90 steps) and restoring into a fresh
   iterator continues with the batches the first iterator would yield."""
-  config = tiny_config(data_dir, total_steps=20)
-  run = trainer.prepare_run(config, str(tmp_path / 'run'))
-  ckpt = checkpointing.Checkpointer(str(tmp_path / 'run'), every_steps=100,
-                                    max_to_keep=2)
-  batches = input_pipeline.train_batches(config)
-  state = trainer.restore_or_create_state(run, ckpt, batches)
-  for _ in range(7):
-    next(batches)
-  state = state.replace(step=state.step + 7)  # As if 7 steps were taken.
-  assert ckpt.maybe_save(7, state, batches, force=True)
-  ckpt.close()
+  workdir = str(tmp_path / 'run')
+  config, run, batches = save_after_batches(data_dir, workdir,
+                                            batches_read=7, step=7)
   expected = [next(batches) for _ in range(3)]
-
-  fresh = input_pipeline.train_batches(config)
-  ckpt = checkpointing.Checkpointer(str(tmp_path / 'run'), every_steps=100,
-                                    max_to_keep=2)
-  restored = trainer.restore_or_create_state(run, ckpt, fresh)
-  ckpt.close()
+  restored, fresh = restore_into_fresh_iterator(config, run, workdir)
   assert int(restored.step) == 7
   assert fresh.get_state()['next_index'] == 7
   for want in expected:
@@ -59,21 +75,12 @@ def test_checkpoint_restores_input_position_mid_epoch(data_dir, tmp_path):
 
 
 def test_input_position_differing_from_step_is_refused(data_dir, tmp_path):
-  config = tiny_config(data_dir, total_steps=20)
-  run = trainer.prepare_run(config, str(tmp_path / 'run'))
-  ckpt = checkpointing.Checkpointer(str(tmp_path / 'run'), every_steps=100,
-                                    max_to_keep=2)
-  batches = input_pipeline.train_batches(config)
-  state = trainer.restore_or_create_state(run, ckpt, batches)
-  next(batches)  # Position 1, but the state says step 3.
-  ckpt.maybe_save(3, state.replace(step=state.step + 3), batches, force=True)
-  ckpt.close()
-  ckpt = checkpointing.Checkpointer(str(tmp_path / 'run'), every_steps=100,
-                                    max_to_keep=2)
+  workdir = str(tmp_path / 'run')
+  # Position 1, but the state says step 3.
+  config, run, _ = save_after_batches(data_dir, workdir, batches_read=1,
+                                      step=3)
   with pytest.raises(config_checks.ConfigError, match='input position 1'):
-    trainer.restore_or_create_state(run, ckpt,
-                                    input_pipeline.train_batches(config))
-  ckpt.close()
+    restore_into_fresh_iterator(config, run, workdir)
 
 
 class _PoisonedBatches(grain.DatasetIterator):

@@ -19,11 +19,15 @@ import jax.numpy as jnp
 # first, for scan), mask [nk, b, kc] (True = attend), lse [nq, b, h, qc].
 
 
+def _logits(q_c, k_c, mask_c):
+  """q kᵀ of one block in f32, -inf where masked: [b, h, qc, kc]."""
+  s = jnp.einsum('bqhd,bkhd->bhqk', q_c, k_c).astype(jnp.float32)
+  return jnp.where(mask_c[:, None, None, :], s, -jnp.inf)
+
+
 def _probabilities(q_c, k_c, mask_c, lse_c):
   """exp(q kᵀ - lse) of one block, 0 where masked: [b, h, qc, kc] f32."""
-  s = jnp.einsum('bqhd,bkhd->bhqk', q_c, k_c).astype(jnp.float32)
-  s = jnp.where(mask_c[:, None, None, :], s, -jnp.inf)
-  return jnp.exp(s - lse_c[..., None])
+  return jnp.exp(_logits(q_c, k_c, mask_c) - lse_c[..., None])
 
 
 def _forward_block(q_c, k, v, mask):
@@ -33,8 +37,7 @@ def _forward_block(q_c, k, v, mask):
   def step(carry, kv):
     out, total, run_max = carry  # [b, qc, h, d], [b, h, qc], [b, h, qc] f32
     k_c, v_c, mask_c = kv
-    s = jnp.einsum('bqhd,bkhd->bhqk', q_c, k_c).astype(jnp.float32)
-    s = jnp.where(mask_c[:, None, None, :], s, -jnp.inf)
+    s = _logits(q_c, k_c, mask_c)
     new_max = jnp.maximum(run_max, s.max(-1))
     safe_max = jnp.where(jnp.isfinite(new_max), new_max, 0.0)
     p = jnp.exp(s - safe_max[..., None])  # Masked: exp(-inf) = 0.

@@ -45,10 +45,14 @@ def einsum_attention(q: jax.Array, k: jax.Array, v: jax.Array,
 def _logits(q, k, key_mask):
   """[b, h, q, k] logits in f32 (softmax sums lose too much in bf16)."""
   logits = jnp.einsum('bqhd,bkhd->bhqk', q, k).astype(jnp.float32)
-  if key_mask is not None:
-    logits = jnp.where(key_mask[:, None, None, :], logits,
-                       jnp.finfo(jnp.float32).min)
-  return logits
+  return _where_keys(key_mask, logits, jnp.finfo(jnp.float32).min)
+
+
+def _where_keys(key_mask, x, fill):
+  """x [b, h, q, k] with `fill` at masked-out keys (x itself if no mask)."""
+  if key_mask is None:
+    return x
+  return jnp.where(key_mask[:, None, None, :], x, fill)
 
 
 def _normalise_late_fwd(q, k, v, key_mask):
@@ -58,10 +62,8 @@ def _normalise_late_fwd(q, k, v, key_mask):
   qh = q.transpose(0, 2, 1, 3)
   k_t = k.transpose(0, 2, 3, 1)
   vh = v.transpose(0, 2, 1, 3)
-  logits = (qh @ k_t).astype(jnp.float32)  # [b, h, q, k]
-  if key_mask is not None:
-    logits = jnp.where(key_mask[:, None, None, :], logits,
-                       jnp.finfo(jnp.float32).min)
+  logits = _where_keys(key_mask, (qh @ k_t).astype(jnp.float32),
+                       jnp.finfo(jnp.float32).min)  # [b, h, q, k]
   e = jnp.exp(logits - logits.max(-1, keepdims=True))
   total = e.sum(-1, keepdims=True)  # [b, h, q, 1]
   e = e.astype(v.dtype)
@@ -84,10 +86,9 @@ def _normalise_late_bwd(residuals, g):
                      -1, keepdims=True)  # [b, h, q, 1] = rowsum(g ⊙ o) / total
   dvh = jnp.einsum('bhqk,bhqd->bhkd', e, g_scaled)
   dw = jnp.einsum('bhqd,bhkd->bhqk', g_scaled, vh).astype(jnp.float32)
-  dlogits = e.astype(jnp.float32) * (dw - c_scaled)
-  if key_mask is not None:  # Masked logits were constants: no gradient.
-    dlogits = jnp.where(key_mask[:, None, None, :], dlogits, 0.0)
-  dlogits = dlogits.astype(qh.dtype)
+  # Masked logits were constants: no gradient.
+  dlogits = _where_keys(key_mask, e.astype(jnp.float32) * (dw - c_scaled),
+                        0.0).astype(qh.dtype)
   dqh = jnp.einsum('bhqk,bhdk->bhqd', dlogits, k_t)
   dk_t = jnp.einsum('bhqd,bhqk->bhdk', qh, dlogits)
   return (dqh.transpose(0, 2, 1, 3), dk_t.transpose(0, 3, 1, 2),

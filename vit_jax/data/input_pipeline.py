@@ -501,10 +501,10 @@ def _check_known_to_tfds(name: str) -> None:
   try:
     tfds.builder_cls(name.split(':')[0].split('/')[0])
   except tfds.core.DatasetNotFoundError:
+    local = ', '.join(sorted(_LOCAL_BUILDERS))
     raise ValueError(
         f'unknown dataset {name!r}: not a tfds dataset, and not one of '
-        f'digits, {", ".join(sorted(k for k in _LOCAL_BUILDERS if k != "digits"))}, '
-        'synthetic, folder:DIR') from None
+        f'{local}, synthetic, folder:DIR') from None
 
 
 def _prepared_builder(name: str, data_dir: str):

@@ -109,8 +109,7 @@ def load_state(workdir: str) -> tuple[Any, train_state.TrainState]:
   try:
     if ckpt.latest_step() is None:
       raise config_checks.ConfigError(f'no checkpoint in {workdir}')
-    return config, ckpt.restore(train_state.abstract_train_state(
-        run.model, run.tx, run.info.image_shape, config.seed, run.mesh))
+    return config, restore_or_create_state(run, ckpt)
   finally:
     ckpt.close()
 

@@ -85,12 +85,22 @@ def prepare(workdir: str, config, *, is_writer: bool) -> None:
     raise ConfigError(f'workdir {workdir} exists and is not a directory')
   if not is_writer:
     return
+  _write_json(workdir, CONFIG_FILE, new, indent=2, sort_keys=True)
+
+
+def _write_json(workdir: str, name: str, value: Any, **dump_args) -> None:
+  """Writes WORKDIR/name atomically: a kill leaves the old or the new file.
+
+  Raises:
+    ConfigError: the workdir cannot be created or written.
+  """
+  path = os.path.join(workdir, name)
   try:
     os.makedirs(workdir, exist_ok=True)
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
-      json.dump(new, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)  # Atomic: a kill leaves the old or the new file.
+      json.dump(value, f, **dump_args)
+    os.replace(tmp, path)
   except OSError as e:
     raise ConfigError(f'cannot write to workdir {workdir}: {e}') from None
 
@@ -152,10 +162,4 @@ def save_class_names(workdir: str, names: list[str]) -> None:
           f'the dataset\'s classes changed since this run started ({path}: '
           f'{saved[:5]}... now {list(names)[:5]}...); use a new --workdir')
     return
-  try:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-      json.dump(list(names), f, indent=1)
-    os.replace(tmp, path)
-  except OSError as e:
-    raise ConfigError(f'cannot write to workdir {workdir}: {e}') from None
+  _write_json(workdir, CLASS_NAMES_FILE, list(names), indent=1)
