@@ -18,6 +18,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from vit_jax import host_malloc
+
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file, optionally with an argument: file.py:arg.',
     lock_config=True)
@@ -131,4 +133,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  host_malloc.restart_with_huge_pages()
   app.run(main, flags_parser=parse_flags)

@@ -46,6 +46,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import sweep_seqlen  # noqa: E402
+from vit_jax import host_malloc  # noqa: E402
 from vit_jax.benchmarking import model_flops  # noqa: E402
 from vit_jax.sweeps import grid  # noqa: E402
 
@@ -202,4 +203,5 @@ def main():
 
 
 if __name__ == '__main__':
+  host_malloc.restart_with_huge_pages()
   main()

@@ -17,6 +17,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from vit_jax import host_malloc
 from vit_jax.benchmarking import report
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.',
@@ -56,4 +57,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  host_malloc.restart_with_huge_pages()
   app.run(main)

@@ -75,9 +75,14 @@ def run_measured(cmd, env=None):
   return proc.stdout, others
 
 
-def peer(steps: int) -> tuple[dict, float]:
+def peer(steps: int, huge_pages: bool) -> tuple[dict, float]:
+  env = dict(os.environ)
+  if huge_pages:  # The same glibc setting JAX's entry points use, plus
+    # PyTorch's own switch for huge pages in its CPU allocator.
+    env['GLIBC_TUNABLES'] = 'glibc.malloc.hugetlb=1'
+    env['THP_MEM_ALLOC_ENABLE'] = '1'
   out, others = run_measured([PEER_PYTHON, os.path.join(HERE, 'peer_benchmark.py'),
-                              f'--steps={steps}', '--json'])
+                              f'--steps={steps}', '--json'], env=env)
   rows = [json.loads(l[7:]) for l in out.splitlines() if l.startswith('RESULT ')]
   return {r['kind']: r['images_per_s'] for r in rows}, others
 
@@ -105,6 +110,10 @@ def main():
   p.add_argument('--quiet_wait_s', type=float, default=300)
   p.add_argument('--xla_flags', default=None,
                  help='XLA_FLAGS for the JAX runs (default: inherited)')
+  p.add_argument('--peer_huge_pages', action='store_true',
+                 help='run the peer with transparent huge pages too '
+                 '(vit_jax/host_malloc.py; JAX has them unless '
+                 'GLIBC_TUNABLES=glibc.malloc.hugetlb=0 is set)')
   a = p.parse_args()
   if not os.path.exists(PEER_PYTHON):
     sys.exit(f'no peer venv at {PEER_PYTHON}: see {HERE}/README.md')
@@ -114,7 +123,7 @@ def main():
     for who in order:
       before = wait_for_quiet(a.quiet_threshold, a.quiet_wait_s)
       if who == 'peer':
-        row, others = peer(a.steps)
+        row, others = peer(a.steps, a.peer_huge_pages)
       else:
         row, others = jax_bench(a.steps, a.xla_flags)
       results[who].append((row, others))

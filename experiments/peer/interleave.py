@@ -25,6 +25,7 @@ import jax
 import numpy as np
 
 from configs import catsdogs
+from vit_jax import host_malloc
 
 
 def build(package: str, config, kind: str, options: dict):
@@ -141,4 +142,5 @@ def main():
 
 
 if __name__ == '__main__':
+  host_malloc.restart_with_huge_pages()
   main()

@@ -21,6 +21,7 @@ import jax
 from jax._src.lib import _profile_data
 
 from configs import catsdogs
+from vit_jax import host_malloc
 from vit_jax.benchmarking import step_benchmark
 
 
@@ -170,4 +171,5 @@ def main():
 
 
 if __name__ == '__main__':
+  host_malloc.restart_with_huge_pages()
   main()

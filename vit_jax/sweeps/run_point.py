@@ -14,6 +14,7 @@ from absl import flags
 from absl import logging
 import ml_collections
 
+from vit_jax import host_malloc
 from vit_jax.sweeps import point
 
 _CONFIG_JSON = flags.DEFINE_string('config_json', None, 'Resolved config.')
@@ -44,4 +45,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  host_malloc.restart_with_huge_pages()
   app.run(main)
