@@ -117,6 +117,55 @@ def test_linformer_with_identity_projection_equals_full(sharing):
                              atol=1e-5)
 
 
+def _linformer_by_definition(params, x, mask, sharing, k):
+  """Keys/values maps first, then E, F along the sequence (the paper's order)."""
+  p = params['params']
+  dense = lambda name: jnp.einsum('bnc,chd->bnhd', x, p[name]['kernel']) + p[
+      name]['bias']
+  q, keys, values = dense('query'), dense('key'), dense('value')
+  keep = jnp.ones(x.shape[:2], bool) if mask is None else mask
+  keys, values = (jnp.where(keep[:, :, None, None], t, 0) for t in (keys, values))
+  n = x.shape[1]
+  name_e, name_f = {'none': ('key_projection', 'value_projection'),
+                    'headwise': ('key_projection', 'value_projection'),
+                    'kv': ('kv_projection', 'kv_projection')}[sharing]
+  e, f = p[name_e]['kernel'][..., :n, :k], p[name_f]['kernel'][..., :n, :k]
+  if sharing == 'none':  # [heads, n, k]
+    keys = jnp.einsum('bnhd,hnk->bkhd', keys, e)
+    values = jnp.einsum('bnhd,hnk->bkhd', values, f)
+  else:
+    keys = jnp.einsum('bnhd,nk->bkhd', keys, e)
+    values = jnp.einsum('bnhd,nk->bkhd', values, f)
+  logits = jnp.einsum('bqhd,bkhd->bhqk', q, keys) / np.sqrt(q.shape[-1])
+  y = jnp.einsum('bhqk,bkhd->bqhd', jax.nn.softmax(logits), values)
+  return jnp.einsum('bqhd,hdc->bqc', y, p['out']['kernel']) + p['out']['bias']
+
+
+@pytest.mark.parametrize('sharing', ['none', 'headwise', 'kv'])
+@pytest.mark.parametrize('k', [5, N])  # k < n maps x along the sequence first.
+@pytest.mark.parametrize('masked', [False, True])
+def test_linformer_equals_its_definition_with_gradients(sharing, k, masked):
+  x = jax.random.normal(jax.random.key(1), (B, N, 24))
+  mask = _padding_mask() if masked else None
+  module = attention.get('linformer')(num_heads=H, k=k, max_length=N + 3,
+                                      sharing=sharing)
+  params = module.init(jax.random.key(0), x)
+  # Non-zero biases: the sequence-first order must carry them as E·mask.
+  params = jax.tree_util.tree_map_with_path(
+      lambda path, leaf: leaf + 0.3 if 'bias' in jax.tree_util.keystr(path)
+      else leaf, params)
+  ours = lambda p: module.apply(p, x, mask)
+  reference = lambda p: _linformer_by_definition(p, x, mask, sharing, k)
+  np.testing.assert_allclose(ours(params), reference(params), atol=1e-5)
+  loss = lambda f: lambda p: jnp.sum(jnp.sin(f(p)))
+  grads, expected = jax.grad(loss(ours))(params), jax.grad(loss(reference))(
+      params)
+  for (path, g), e in zip(jax.tree_util.tree_leaves_with_path(grads),
+                          jax.tree_util.tree_leaves(expected)):
+    np.testing.assert_allclose(g, e, atol=1e-4,
+                               err_msg=jax.tree_util.keystr(path))
+
+
 def _vit(sharing, layers=3, k=8, n_tokens=17):
   return get_model(dict(
       patch_size=2, hidden_size=24, classifier='token',

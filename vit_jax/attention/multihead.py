@@ -37,6 +37,18 @@ class MultiHeadAttention(nn.Module):
     """Maps projected heads [batch, length, heads, head_dim] to the same shape."""
     raise NotImplementedError
 
+  def queries_keys_values(self, x: jax.Array, mask: Optional[jax.Array],
+                          maps: dict[str, tuple[jax.Array, jax.Array]]):
+    """Maps x [batch, length, dim] to q, k, v [batch, *, heads, head_dim].
+
+    `maps` holds the (kernel [dim, heads, head_dim], bias [heads, head_dim])
+    of 'query', 'key' and 'value'. A variant may return fewer keys and values
+    than queries (Linformer maps them along the sequence here).
+    """
+    del mask
+    return dense_heads(x, [maps[name] for name in ('query', 'key', 'value')],
+                       self.dtype)
+
   def dropout_weights(self, deterministic: bool):
     """Returns the attention-weight dropout function, or None if inactive."""
     if deterministic or self.dropout_rate == 0.0:
@@ -61,26 +73,45 @@ class MultiHeadAttention(nn.Module):
       raise ValueError(
           f'model dim {dim} is not divisible by num_heads {self.num_heads}')
     heads = (self.num_heads, dim // self.num_heads)
-    # The parameters of nn.DenseGeneral (query/key/value kernels [dim, heads,
-    # head_dim], out kernel [heads, head_dim, dim], same initialisation), but
-    # applied as ONE [tokens, dim] x [dim, 3 dim] matmul for q, k, v (one bias
-    # pass) and a 2-D [tokens, dim] x [dim, dim] one for out. (linear.matmul's
-    # row-major weight gradient was slower here: its explicit transposes of
-    # the [tokens, dim] operands cost more than they saved.)
-    params = [_DenseGeneralParams((dim,), heads, name=name)()
-              for name in ('query', 'key', 'value')]
-    kernel = jnp.concatenate([w.reshape(dim, dim) for w, _ in params], 1)
-    bias = jnp.concatenate([b.reshape(dim) for _, b in params])
-    qkv = jnp.dot(x.reshape(-1, dim).astype(self.dtype),
-                 kernel.astype(self.dtype)) + bias.astype(self.dtype)
-    qkv = qkv.reshape(x.shape[:-1] + (3,) + heads)
-    q, k, v = qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
+    maps = {name: _DenseGeneralParams((dim,), heads, name=name)()
+            for name in ('query', 'key', 'value')}
+    q, k, v = self.queries_keys_values(x, mask, maps)
     y = self.attend(q, k, v, mask, deterministic)
     assert y.shape == q.shape, (y.shape, q.shape)
     out_kernel, out_bias = _DenseGeneralParams(heads, (dim,), name='out')()
     y = jnp.dot(y.reshape(-1, dim), out_kernel.reshape(dim, dim).astype(
         self.dtype)) + out_bias.astype(self.dtype)
     return y.reshape(x.shape[:-1] + (dim,))
+
+
+def dense_heads(x: jax.Array, maps, dtype,
+                bias_scale: Optional[jax.Array] = None) -> list[jax.Array]:
+  """x [..., dim] through (kernel, bias) head maps, as ONE matmul.
+
+  The parameters are nn.DenseGeneral's (kernel [dim, heads, head_dim]), but
+  applied as one [tokens, dim] x [dim, maps * dim] matmul with one bias pass:
+  for q, k and v together that beat three (linear.matmul's row-major weight
+  gradient was slower here: its transposes of the [tokens, dim] operands cost
+  more than they saved).
+
+  Args:
+    x: [..., dim].
+    maps: (kernel [dim, heads, head_dim], bias [heads, head_dim]) pairs.
+    dtype: computation dtype.
+    bias_scale: optional [...] factor of the bias per row (a row that is a
+      weighted sum of inputs carries the bias times the sum of its weights).
+
+  Returns:
+    One [..., heads, head_dim] array per map.
+  """
+  dim = x.shape[-1]
+  kernel = jnp.concatenate([w.reshape(dim, -1) for w, _ in maps], 1)
+  bias = jnp.concatenate([b.reshape(-1) for _, b in maps]).astype(dtype)
+  if bias_scale is not None:
+    bias = bias_scale.reshape(-1, 1).astype(dtype) * bias
+  y = jnp.dot(x.reshape(-1, dim).astype(dtype), kernel.astype(dtype)) + bias
+  y = y.reshape(x.shape[:-1] + (len(maps),) + maps[0][1].shape)
+  return [y[..., i, :, :] for i in range(len(maps))]
 
 
 class _DenseGeneralParams(nn.Module):
