@@ -35,11 +35,13 @@ image (the seed resized the short side to 256 and center-cropped 224).
       --config.total_steps=5 --config.eval_every_steps=5
 
 Expected on the 2-core CPU machine (measured 2026-12-01): the train step alone
-runs ~128-147 images/s (`python -m vit_jax.benchmark --config=configs/catsdogs.py:linformer`;
-the PyTorch seed 117-138 in the same runs of experiments/peer/compare.py,
-JAX/peer 1.06-1.14x; the machine's speed drifts between runs), and
-~100-109 images/s end to end on 500x375 JPEGs from a folder (decoding shares
-the 2 cores), so 20 epochs of Kaggle's 20k training images take ~1 h 10 min;
+runs ~235-248 images/s and inference ~810-910 images/s
+(`python -m vit_jax.benchmark --config=configs/catsdogs.py:linformer`; the
+PyTorch seed 137-142 and 436-454 in the same runs of experiments/peer/compare.py:
+JAX/peer 1.66-1.81x training, 1.86-2.00x inference, the lower figures with
+the seed on huge pages too), and ~150-180 images/s end to end (launch.py,
+60 steps) on a folder of 1,200 500x375 JPEGs (decoding shares the 2 cores),
+so 20 epochs of Kaggle's 20k training images take ~40 min;
 accuracy ~0.68 after 20 epochs is the seed's figure (not reproduced here: no
 Kaggle data offline). The 5-step smoke run takes ~30 s including start-up and
 compilation.

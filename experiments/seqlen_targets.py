@@ -2,11 +2,14 @@ r"""Side-by-side step times of attention variants, interleaved in one process.
 
 The machine is shared and its load drifts within minutes, so a ratio of two
 separate runs means little. Here every variant is compiled in this process and
-the timed steps run in rotation (A B C A B C ...), one step each, after one
-warm-up step each; a dense f32 matmul sample joins every round, so the
-utilisation's denominator sees the same load. Reported per variant: median and
-min step time, median process CPU time per step (all threads; less sensitive
-to other users than wall time), model FLOPs (vit_jax/benchmarking/
+the timed steps run in rotation (A B C A B C ...), one step each (or
+--steps_per_turn back to back), after one warm-up step each; a dense f32
+matmul sample joins every round, so the utilisation's denominator sees the
+same load. Reported per variant: median and min step time, median process CPU
+time per step (all threads; less sensitive to other users than wall time) and
+its system part (the kernel faulting in and zeroing the pages of the step's
+freshly allocated temporaries: 0.4 s of full attention's 1.2 s step at
+n = 4,097 even with huge pages, vit_jax/host_malloc.py), model FLOPs (vit_jax/benchmarking/
 model_flops.py), utilisation = model FLOP/s / matmul FLOP/s (medians), XLA's
 memory plan, and wall-time ratios of medians to the first variant. With
 several sequence lengths of one attention, the log-log slope of step time
@@ -36,6 +39,7 @@ compiler options KEY=VALUE[,...] of that variant, e.g.
 import argparse
 import importlib
 import os
+import resource
 import statistics
 import sys
 import time
@@ -120,16 +124,19 @@ class Variant:
     self.compiled, self.args, self.flops, self.plan = build(
         self.package, config, (height, width, 3), kind, options)
     self.compile_s = time.perf_counter() - start
-    self.wall, self.cpu = [], []
+    self.wall, self.cpu, self.sys = [], [], []
     self.step(record=False)  # Warm-up.
 
   def step(self, record=True):
     w0, c0 = time.perf_counter(), time.process_time()
+    s0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
     out = self.compiled(*self.args)
     jax.block_until_ready(out)
     if record:
       self.wall.append(time.perf_counter() - w0)
       self.cpu.append(time.process_time() - c0)
+      # The kernel's share: page faults, zeroing fresh pages (allocator).
+      self.sys.append(resource.getrusage(resource.RUSAGE_SELF).ru_stime - s0)
     if self.kind == 'train':
       self.args = (out[0],) + self.args[1:]  # The old state was donated.
 
@@ -155,6 +162,8 @@ def main():
   parser.add_argument('variants', nargs='+', help='LABEL=ATTENTION@H[xW][#PKG][%OPTS]')
   parser.add_argument('--rounds', type=int, default=3)
   parser.add_argument('--kind', default='train', choices=('train', 'forward'))
+  parser.add_argument('--steps_per_turn', type=int, default=1,
+                      help='steps each variant runs back to back per round')
   parser.add_argument('--matmul_samples', type=int, default=3,
                       help='matmul FLOP/s samples per round')
   args = parser.parse_args()
@@ -171,7 +180,8 @@ def main():
   for r in range(args.rounds):
     peaks += [matmul_sample() for _ in range(args.matmul_samples)]
     for v in variants:
-      v.step()
+      for _ in range(args.steps_per_turn):
+        v.step()
     print(f'round {r + 1}: ' + ', '.join(
         f'{v.label} {v.wall[-1]:.2f} s' for v in variants), flush=True)
   print(f'loadavg at end: {open("/proc/loadavg").read().strip()}')
@@ -181,12 +191,13 @@ def main():
         f'{len(peaks)} samples)')
   base = statistics.median(variants[0].wall)
   print(f'{"variant":>10} {"n":>6} {"median s":>9} {"min s":>7} '
-        f'{"cpu s":>7} {"GFLOP":>8} {"util":>5} {"plan GiB":>8} '
+        f'{"cpu s":>7} {"sys s":>6} {"GFLOP":>8} {"util":>5} {"plan GiB":>8} '
         f'{"ratio":>6}')
   for v in variants:
     med = statistics.median(v.wall)
     print(f'{v.label:>10} {v.n:6d} {med:9.3f} {min(v.wall):7.3f} '
-          f'{statistics.median(v.cpu):7.2f} {v.flops / 1e9:8.1f} '
+          f'{statistics.median(v.cpu):7.2f} {statistics.median(v.sys):6.2f} '
+          f'{v.flops / 1e9:8.1f} '
           f'{v.flops / med / peak:5.0%} {v.plan / 2**30:8.3f} '
           f'{med / base:6.3f}')
   by_attention = {}

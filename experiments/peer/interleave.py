@@ -6,9 +6,13 @@ rotation (A B C A B C ...), so drifting load hits all variants alike. Wall
 time and process CPU time (all threads) are reported; CPU time is much less
 sensitive to other users' load and shows the work done.
 
-A variant is NAME=PACKAGE[@XLA_FLAGS]: PACKAGE is an importable copy of
-vit_jax (e.g. `vit_jax`, or a snapshot copied to /tmp/basepkg/vit_jax_base
-with its imports renamed); XLA_FLAGS is that variant's environment. Each
+A variant is NAME=PACKAGE[@XLA_FLAGS][^GLIBC_TUNABLES]: PACKAGE is an
+importable copy of vit_jax (e.g. `vit_jax`, or a snapshot copied to
+/tmp/basepkg/vit_jax_base with its imports renamed); XLA_FLAGS and
+GLIBC_TUNABLES (malloc settings, vit_jax/host_malloc.py) are that variant's
+environment. With --steps_per_turn=S each turn runs S steps back to back
+(the median of their times counts): between turns a worker idles, and
+that changes how the allocator behaves on the next step. Each
 variant lives in its own worker process (so flags apply), and the driver
 tells the workers one at a time to run one step.
 
@@ -91,6 +95,7 @@ def main():
   p.add_argument('variants', nargs='*')
   p.add_argument('--kind', default='train', choices=['train', 'forward'])
   p.add_argument('--rounds', type=int, default=15)
+  p.add_argument('--steps_per_turn', type=int, default=1)
   p.add_argument('--config_arg', default='linformer')
   p.add_argument('--worker', default='')
   a = p.parse_args()
@@ -100,8 +105,11 @@ def main():
   variants = []
   for spec in a.variants:
     name, _, rest = spec.partition('=')
+    rest, _, tunables = rest.partition('^')
     package, _, flags = rest.partition('@')
     env = dict(os.environ, XLA_FLAGS=flags)
+    if tunables:
+      env['GLIBC_TUNABLES'] = tunables
     proc = subprocess.Popen(
         [sys.executable, __file__, f'--worker={package}', f'--kind={a.kind}',
          f'--config_arg={a.config_arg}'], env=env, stdin=subprocess.PIPE,
@@ -116,12 +124,17 @@ def main():
     print(f'{v["name"]}: ready, {v["flops"] / 1e9:.1f} GFLOP/step', flush=True)
   for r in range(a.rounds + 1):
     for v in variants[r % len(variants):] + variants[:r % len(variants)]:
-      v['proc'].stdin.write('step\n')
-      v['proc'].stdin.flush()
-      line = v['proc'].stdout.readline()
-      if not line.strip():
-        raise RuntimeError(f'{v["name"]} died: see /tmp/interleave_{v["name"]}.log')
-      w, c = map(float, line.split())
+      times = []
+      for _ in range(a.steps_per_turn):
+        v['proc'].stdin.write('step\n')
+        v['proc'].stdin.flush()
+        line = v['proc'].stdout.readline()
+        if not line.strip():
+          raise RuntimeError(
+              f'{v["name"]} died: see /tmp/interleave_{v["name"]}.log')
+        times.append(tuple(map(float, line.split())))
+      w = statistics.median(t[0] for t in times)
+      c = statistics.median(t[1] for t in times)
       if r:  # Round 0 warms up.
         v['wall'].append(w)
         v['cpu'].append(c)

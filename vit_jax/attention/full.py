@@ -28,7 +28,7 @@ class FullAttention(MultiHeadAttention):
   """
   implementation: str = 'einsum'
   query_chunk_size: int = 1024
-  key_chunk_size: int = 2048
+  key_chunk_size: int = 8192
 
   def attend(self, q, k, v, mask: Optional[jax.Array], deterministic: bool):
     implementation = self.implementation
