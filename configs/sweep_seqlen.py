@@ -27,15 +27,20 @@ re-running skips finished points. Points whose XLA memory plan exceeds
 einsum/xla at n = 16,385), and points killed for memory are recorded as such.
 
 Measured on the 2-core CPU machine (2026-12-01; experiments/seqlen_targets.py:
-variants interleaved in one process, medians; quiet machine, 5 rounds), train
-step at n = 4,097: full einsum 2.24 s (XLA plan 1.60 GiB; measured 0.05 GiB
-state + 1.95 GiB step growth), chunked 1.99 s = 0.89x einsum (plan 0.46 GiB),
-Linformer k=256 0.45 s = 4.95x faster than einsum (plan 0.52 GiB). Chunked
-at n = 16,385: 27.9 s per step, plan 1.55 GiB. At n = 1,025 the einsum train
-step reached 48% of the matmul FLOP/s measured alongside (model FLOPs).
-Linformer k=256 from n = 1,025 to 16,385: 0.104 / 0.217 / 0.415 / 0.940 /
-2.44 s, log-log slope 1.12. The
-full sweep takes hours, dominated by full attention at n >= 9,217: run it
+variants interleaved in one process, medians; 5-7 rounds), train step at
+n = 4,097: Linformer k=256 0.29-0.35 s (57-63% of the matmul FLOP/s measured
+alongside; XLA plan 0.53 GiB). Full einsum 1.04-1.26 s (55-58%) with malloc
+keeping its memory (see vit_jax/host_malloc.py), 1.2-2.2 s with the default
+huge pages, where the kernel zeroes its 1.6 GiB of fresh temporaries every
+step (0.4-1.6 s of system time): run compute-bound, Linformer is 3.6-3.8x
+faster, for 3.45x fewer model FLOPs (78.5 vs 271 GFLOP). Chunked 1.23-1.43 s
+= 1.03-1.14x einsum compute-bound (0.82x under the default), plan 0.53 GiB;
+at n = 16,385: 21.5 s per step, plan 1.68 GiB. At n = 1,025 the einsum train
+step reached 46-55% of the matmul FLOP/s (53-55% with malloc keeping its
+memory). Linformer k=256 from n = 1,025 to 16,385: 0.079 / 0.155 / 0.301 /
+0.629 / 1.31 s, log-log slope 1.01. For long sequences set
+GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_max=0:glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=17179869184
+before launching. The full sweep takes hours, dominated by full attention at n >= 9,217: run it
 with `only=`/`max_n=` subsets or on an accelerator.
 """
 
