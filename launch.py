@@ -10,7 +10,6 @@ On several hosts (Cloud TPU pods, Slurm), pass --jax_distributed on every
 host: `jax.distributed.initialize()` then finds the others.
 """
 
-import os
 import sys
 
 from absl import app
@@ -18,6 +17,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from vit_jax import deterministic_kernels
 from vit_jax import host_malloc
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -66,21 +66,6 @@ def parse_flags(argv):
     _fail(f'bad --config override: {e.args[0] if e.args else e}')
 
 
-# Read when the backend starts (first computation), so set before that.
-# XLA:CPU's multi-threaded Eigen matmuls summed in an order that varied between
-# processes (seen: 2 of 6 identical fresh runs differed after 100 steps; 6 of
-# 6 agreed without them). The GPU flag is XLA's documented equivalent.
-_DETERMINISTIC_XLA_FLAGS = ('--xla_cpu_multi_thread_eigen=false',
-                            '--xla_gpu_deterministic_ops=true')
-
-
-def _use_deterministic_kernels() -> None:
-  flags_now = os.environ.get('XLA_FLAGS', '').split()
-  names = {f.split('=')[0] for f in flags_now}
-  added = [f for f in _DETERMINISTIC_XLA_FLAGS if f.split('=')[0] not in names]
-  os.environ['XLA_FLAGS'] = ' '.join(flags_now + added)
-
-
 def _process_args(value):
   """--processes=ADDR,N,I -> initialize()'s keyword arguments ({}: detect)."""
   if not value:
@@ -101,7 +86,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
   if config.get('deterministic'):
-    _use_deterministic_kernels()
+    deterministic_kernels.use_deterministic_kernels()
   import jax  # Imported late: flag errors return before the slow imports.
   if _JAX_DISTRIBUTED.value:
     jax.distributed.initialize(**_process_args(_PROCESSES.value))

@@ -12,7 +12,7 @@ Run (argument: `full` or `linformer`, plus optional key=value):
 
 Expected on the 2-core CPU machine: ~30-60 s of training after start-up;
 test accuracy >= 0.98 for both variants (measured 2026-12-01, `make run`:
-full 0.9972 (359/360), ~4,300 images/s).
+full 0.9972 (359/360), ~4,500-5,200 images/s).
 """
 
 from configs import common

@@ -14,6 +14,7 @@ from absl import flags
 from absl import logging
 import ml_collections
 
+from vit_jax import deterministic_kernels
 from vit_jax import host_malloc
 from vit_jax.sweeps import point
 
@@ -29,11 +30,13 @@ flags.mark_flags_as_required(['config_json', 'workdir'])
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  with open(_CONFIG_JSON.value) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if config.get('deterministic'):  # As launch.py does, per point.
+    deterministic_kernels.use_deterministic_kernels()
   if _JAX_DISTRIBUTED.value:
     import jax
     jax.distributed.initialize()
-  with open(_CONFIG_JSON.value) as f:
-    config = ml_collections.ConfigDict(json.load(f))
   limit = _MAX_MEMORY_GB.value
   row = point.run_point(config, _WORKDIR.value,
                         None if limit is None else int(limit * 2**30))
