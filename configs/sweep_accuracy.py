@@ -20,12 +20,12 @@ accuracy on the whole test split at the end.
 Writes results.csv and test_accuracy_<dataset>.png (accuracy vs n, a line per
 attention).
 
-Measured on the 2-core CPU machine (2026-12-01, shared with other jobs, load
-average 3-5):
-  * `quick` (8 points, n <= 257, 300 steps): 9.2 min. Test accuracy:
+Measured on the 2-core CPU machine (2026-12-01):
+  * `quick` (8 points, n <= 257, 300 steps): 3.9 min (9.2 min before this
+    day's speed work, under load). Test accuracy:
         n     digits full  digits linformer  pathfinder full  pathf. linformer
-       65        0.850          0.978             0.500            0.509
-      257        0.814          0.975             0.500            0.500
+       65        0.864          0.978             0.500            0.509
+      257        0.822          0.978             0.500            0.500
     Pathfinder is at chance: it needs far longer training than a CPU allows
     (LRA trains for hours on accelerators).
   * The full sweep (12 points, 1,500 steps) was NOT run; its accuracies are

@@ -11,7 +11,7 @@ on XLA:CPU, YNNPACK fusions allocate outside XLA's plan: the full-attention
 forward pass at n = 4,097 plans 0.05 GiB and grows RSS by 0.55 GiB), peak RSS,
 model FLOPs (the matmuls by definition, train = 3 x forward;
 vit_jax/benchmarking/model_flops.py) next to XLA's cost-analysis FLOPs (which
-count a loop body once: 'chunked' came out at 29%), model FLOP/s and their
+count a loop body once: 'chunked' came out at 40%), model FLOP/s and their
 fraction of the dense f32 matmul FLOP/s measured in the same point.
 
   python launch.py --config=configs/sweep_seqlen.py --workdir=runs/sweep_seqlen
