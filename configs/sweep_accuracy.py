@@ -30,11 +30,11 @@ Measured on the 2-core CPU machine (2026-12-01):
     (LRA trains for hours on accelerators).
   * The full sweep (12 points, 1,500 steps) was NOT run; its accuracies are
     not measured. All 12 points ran as a 30-step probe (`steps=30`,
-    --config.lr.warmup_steps=10; 7.3 min), which measured images/s at
-    n = 65 / 257 / 1,025: full ~1,900 / ~190 / 15.7 (chunked), Linformer
-    ~2,300 / ~600 / 146. So 1,500 steps take ~1.7 h for each full point at
-    n = 1,025 and ~4 h for the whole sweep here: run it on an accelerator,
-    or with `steps=` lowered.
+    --config.lr.warmup_steps=10; 5.6 min), which measured training images/s
+    at n = 65 / 257 / 1,025: full ~1,800-3,000 / ~310 / ~27.5 (chunked),
+    Linformer ~2,000-2,600 / ~770-950 / ~195-220. So 1,500 steps take ~1 h
+    for each full point at n = 1,025 and ~2.5 h for the whole sweep here: run
+    it on an accelerator, or with `steps=` lowered.
 """
 
 from configs import common
