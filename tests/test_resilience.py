@@ -42,8 +42,7 @@ def save_after_batches(data_dir, workdir, *, batches_read, step):
   state = trainer.restore_or_create_state(run, ckpt, batches)
   for _ in range(batches_read):
     next(batches)
-  assert ckpt.maybe_save(step, state.replace(step=state.step + step), batches,
-                         force=True)
+  assert ckpt.save(step, state.replace(step=state.step + step), batches)
   ckpt.close()
   return config, run, batches
 

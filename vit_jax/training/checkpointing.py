@@ -71,7 +71,7 @@ class Checkpointer:
     return restored['state']
 
   def should_save(self, step: int) -> bool:
-    """Whether `maybe_save(step, ...)` would save (interval or preemption)."""
+    """Whether `step` is due for a save (interval or preemption notice)."""
     return (step != self._manager.latest_step()
             and self._manager.should_save(step))
 
@@ -79,24 +79,25 @@ class Checkpointer:
     """True on every host once a multi-host preemption notice is agreed."""
     return self._manager.reached_preemption(step)
 
-  def maybe_save(self, step: int, state: TrainState,
-                 data_iterator: grain.DatasetIterator, *,
-                 force: bool = False) -> bool:
-    """Saves if `step` is due (or `force`); returns whether it saved.
+  def save(self, step: int, state: TrainState,
+           data_iterator: grain.DatasetIterator) -> bool:
+    """Saves `step` (asynchronously); False if it is saved already.
+
+    The caller decides when: `should_save`, the last step or a stop. On
+    several hosts every host must decide alike (should_save agrees).
 
     Raises:
       CheckpointWriteError: this or the previous (async) save failed.
     """
     if step == self._manager.latest_step():
       return False
-    if force or self._manager.should_save(step):
-      self._check_free_space(step, state)
+    self._check_free_space(step, state)
     try:
       saved = self._manager.save(
           step, args=ocp.args.Composite(
               state=ocp.args.StandardSave(state),
               data=grain.checkpoint.CheckpointSave(data_iterator)),
-          force=force)
+          force=True)
     except (OSError, ValueError) as e:
       raise self._write_error(step, e) from None
     if saved:

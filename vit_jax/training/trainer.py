@@ -296,7 +296,7 @@ def _train_loop(run: Run, state, batches, ckpt, log, watcher, start: int):
       log.write(step, final)
     if last or stop or ckpt.should_save(step):
       check_finite(pending, ckpt)
-      ckpt.maybe_save(step, state, batches, force=last or stop)
+      ckpt.save(step, state, batches)
     if stop and not last:
       raise Preempted(step, ckpt.directory)
   if final is None:  # Nothing left to train: report the result.
