@@ -124,7 +124,7 @@ class LinformerAttention(multihead.MultiHeadAttention):
     E(XW + 1bᵀ) = (EX)W + (E1)bᵀ: with one kernel for all heads, mapping x's
     n rows to k first and applying W to those k rows saves the key and value
     maps' matmuls over the other n - k rows (at n = 4097, k = 256, dim 256:
-    a fifth of the layer's matmul FLOPs). Padded rows are zeroed first, as in
+    13% of the train step's matmul FLOPs). Padded rows are zeroed first, as in
     `SequenceProjection`, so E1 becomes E·mask.
     """
     b, n, _ = x.shape
