@@ -28,6 +28,12 @@ Measured on the 2-core CPU machine (2026-12-01):
       257        0.822          0.978             0.500            0.500
     Pathfinder is at chance: it needs far longer training than a CPU allows
     (LRA trains for hours on accelerators).
+  * `steps=600` (all 12 points, n up to 1,025): 62.6 min (the two full
+    points at n = 1,025 took 23 min each). Test accuracy:
+        n     digits full  digits linformer  pathfinder full  pathf. linformer
+       65        0.953          0.975             0.503            0.500
+      257        0.931          0.975             0.500            0.500
+     1025        0.872          0.964             0.508            0.500
   * The full sweep (12 points, 1,500 steps) was NOT run; its accuracies are
     not measured. All 12 points ran as a 30-step probe (`steps=30`,
     --config.lr.warmup_steps=10; 5.6 min), which measured training images/s
