@@ -51,7 +51,6 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import sweep_seqlen  # noqa: E402
 from vit_jax import host_malloc  # noqa: E402
-from vit_jax.benchmarking import model_flops  # noqa: E402
 from vit_jax.sweeps import grid  # noqa: E402
 
 
@@ -78,33 +77,11 @@ def _config(attention: str, height: int, width: int):
 
 def build(package: str, config, shape, kind: str, compiler_options=None):
   """(compiled step, args, model FLOPs, XLA plan bytes) from `package`."""
-  pkg = lambda m: importlib.import_module(f'{package}.{m}')
-  models, mesh_lib = pkg('models'), pkg('training.mesh')
-  optimizer_lib, steps = pkg('training.optimizer'), pkg('training.steps')
-  train_state = pkg('training.train_state')
-  model = models.get_model(config.model, config.num_classes)
-  mesh = mesh_lib.make_mesh()
-  schedule = optimizer_lib.learning_rate_schedule(config.lr, 1000)
-  tx = optimizer_lib.make_optimizer(config, schedule)
-  state = train_state.create_train_state(model, tx, shape, config.seed, mesh)
-  rng = np.random.default_rng(config.seed)
-  batch = mesh_lib.shard_batch({
-      'image': rng.normal(size=(config.batch_size,) + shape).astype(np.float32),
-      'label': rng.integers(0, config.num_classes, config.batch_size
-                            ).astype(np.int32)}, mesh)
-  if kind == 'train':
-    fn = steps.make_train_step(model, tx, schedule, seed=config.seed,
-                               label_smoothing=0.0, mesh=mesh)
-    args = (state, batch)
-  else:
-    fn = jax.jit(lambda p, x: model.apply({'params': p}, x, train=False))
-    args = (state.params, batch['image'])
+  step_benchmark = importlib.import_module(
+      f'{package}.benchmarking.step_benchmark')
+  fn, args, _, _, flops = step_benchmark.build_step(config, kind, shape)
   compiled = fn.lower(*args).compile(compiler_options=compiler_options)
-  m = compiled.memory_analysis()
-  plan = (m.argument_size_in_bytes + m.output_size_in_bytes +
-          m.temp_size_in_bytes - m.alias_size_in_bytes)
-  flops = model_flops.step_flops(model, shape, config.batch_size, kind)
-  return compiled, args, flops, plan
+  return compiled, args, flops, step_benchmark.xla_memory_bytes(compiled)
 
 
 class Variant:

@@ -26,39 +26,16 @@ import statistics
 import time
 
 import jax
-import numpy as np
 
 from configs import catsdogs
 from vit_jax import host_malloc
 
 
 def build(package: str, config, kind: str, options: dict):
-  pkg = lambda m: importlib.import_module(f'{package}.{m}')
-  models = pkg('models')
-  input_pipeline = importlib.import_module('vit_jax.data.input_pipeline')
-  mesh_lib, optimizer_lib = pkg('training.mesh'), pkg('training.optimizer')
-  steps, train_state = pkg('training.steps'), pkg('training.train_state')
-  info = input_pipeline.dataset_info(config)
-  model = models.get_model(config.model, config.num_classes)
-  mesh = mesh_lib.make_mesh()
-  schedule = optimizer_lib.learning_rate_schedule(config.lr, 1000)
-  tx = optimizer_lib.make_optimizer(config, schedule)
-  state = train_state.create_train_state(model, tx, info.image_shape,
-                                         config.seed, mesh)
-  rng = np.random.default_rng(config.seed)
-  batch = mesh_lib.shard_batch({
-      'image': rng.normal(size=(config.batch_size,) + tuple(info.image_shape)
-                          ).astype(np.float32),
-      'label': rng.integers(0, config.num_classes, config.batch_size
-                            ).astype(np.int32)}, mesh)
-  if kind == 'train':
-    fn = steps.make_train_step(model, tx, schedule, seed=config.seed,
-                               label_smoothing=0.0, mesh=mesh)
-    args = (state, batch)
-  else:
-    fn = jax.jit(lambda params, images: model.apply(
-        {'params': params}, images, train=False))
-    args = (state.params, batch['image'])
+  """(compiled step, args, XLA's FLOPs) from `package`."""
+  step_benchmark = importlib.import_module(
+      f'{package}.benchmarking.step_benchmark')
+  fn, args = step_benchmark.build_step(config, kind)[:2]
   compiled = fn.lower(*args).compile(compiler_options=options or None)
   flops = compiled.cost_analysis().get('flops', float('nan'))
   return compiled, args, flops

@@ -108,7 +108,7 @@ def main():
   p.add_argument('--dump_hlo', default='')
   a = p.parse_args()
   config = catsdogs.get_config(a.config_arg)
-  fn, args = step_benchmark._build(config, a.kind)[:2]
+  fn, args = step_benchmark.build_step(config, a.kind)[:2]
   compiled = fn.lower(*args).compile()
   hlo = compiled.as_text()
   if a.dump_hlo:

@@ -56,32 +56,40 @@ def _peak_rss_bytes() -> int:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux KiB.
 
 
-def _xla_memory_bytes(compiled) -> int:
+def xla_memory_bytes(compiled) -> int:
   m = compiled.memory_analysis()
   return int(m.argument_size_in_bytes + m.output_size_in_bytes +
              m.temp_size_in_bytes - m.alias_size_in_bytes)
 
 
-def _build(config, kind: str):
-  """Returns (jitted step, its args, tokens, num_params, model FLOPs)."""
-  info = input_pipeline.dataset_info(config)
+def build_step(config, kind: str, image_shape=None):
+  """Returns (jitted step, its args, tokens, num_params, model FLOPs).
+
+  Args:
+    config: an experiment config.
+    kind: 'train' or 'forward'.
+    image_shape: [height, width, channels] of the random inputs; default the
+      dataset's (config.image_size square).
+  """
+  image_shape = tuple(image_shape or
+                      input_pipeline.dataset_info(config).image_shape)
   model = models.get_model(config.model, config.num_classes)
   mesh = mesh_lib.make_mesh()
   schedule = optimizer_lib.learning_rate_schedule(config.lr, 1000)
   tx = optimizer_lib.make_optimizer(config, schedule)
-  state = train_state.create_train_state(model, tx, info.image_shape,
+  state = train_state.create_train_state(model, tx, image_shape,
                                          config.seed, mesh)
   rng = np.random.default_rng(config.seed)
   batch = mesh_lib.shard_batch({
-      'image': rng.normal(size=(config.batch_size,) + tuple(info.image_shape)
+      'image': rng.normal(size=(config.batch_size,) + image_shape
                           ).astype(np.float32),
       'label': rng.integers(0, config.num_classes, config.batch_size
                             ).astype(np.int32)}, mesh)
   p = config.model.patch_size
-  tokens = (info.image_shape[0] // p) * (info.image_shape[1] // p) + int(
+  tokens = (image_shape[0] // p) * (image_shape[1] // p) + int(
       config.model.classifier == 'token')
   num_params = train_state.count_params(state.params)
-  flops = model_flops.step_flops(model, info.image_shape, config.batch_size,
+  flops = model_flops.step_flops(model, image_shape, config.batch_size,
                                  kind)
   if kind == 'train':
     step = steps.make_train_step(model, tx, schedule, seed=config.seed,
@@ -108,11 +116,11 @@ def benchmark_step(config, kind: str, *, steps_to_time: int = 5,
   """
   if kind not in KINDS:
     raise ValueError(f'unknown benchmark kind {kind!r}; known: {KINDS}')
-  fn, args, tokens, num_params, flops = _build(config, kind)
+  fn, args, tokens, num_params, flops = build_step(config, kind)
   start = time.perf_counter()
   compiled = fn.lower(*args).compile()
   compile_s = time.perf_counter() - start
-  memory = _xla_memory_bytes(compiled)
+  memory = xla_memory_bytes(compiled)
   if max_memory_bytes is not None and memory > max_memory_bytes:
     raise MemoryError(f'XLA needs {memory / 2**30:.1f} GiB, over the limit of '
                       f'{max_memory_bytes / 2**30:.1f} GiB')
