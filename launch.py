@@ -17,6 +17,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from vit_jax import cli
 from vit_jax import deterministic_kernels
 from vit_jax import host_malloc
 
@@ -41,31 +42,6 @@ _VERBOSE = flags.DEFINE_bool('verbose', False, 'Show INFO logs of libraries.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
-def _fail(message: str, code: int = 2) -> None:
-  """Ends the program with one line on stderr, as every bad input should."""
-  print(f'error: {" ".join(str(message).split())}', file=sys.stderr)
-  sys.exit(code)
-
-
-def parse_flags(argv):
-  """absl's parsing, with bad flags and config overrides as one-line errors."""
-  try:
-    argv = flags.FLAGS(argv)
-    _CONFIG.value.get('mode')  # Loads the file now: it is loaded lazily.
-    return argv
-  except OSError as e:  # Config file missing or unreadable.
-    _fail(f'cannot load --config: {str(e).splitlines()[-1].strip()}')
-  except flags.Error as e:
-    # A config file that raised carries its traceback: its last line says why.
-    lines = [line for line in str(e).splitlines() if line.strip()]
-    _fail(f'{lines[0].split(": Error whilst")[0]}: {lines[-1].strip()}'
-          if len(lines) > 1 else e)
-  except (AttributeError, KeyError, TypeError, ValueError) as e:
-    # ml_collections raises these for overrides of fields that do not exist;
-    # str() of a KeyError would quote and escape its message.
-    _fail(f'bad --config override: {e.args[0] if e.args else e}')
-
-
 def _process_args(value):
   """--processes=ADDR,N,I -> initialize()'s keyword arguments ({}: detect)."""
   if not value:
@@ -75,13 +51,12 @@ def _process_args(value):
     return dict(coordinator_address=address, num_processes=int(count),
                 process_id=int(index))
   except ValueError:
-    _fail(f'--processes={value}: expected COORDINATOR_HOST:PORT,'
+    cli.fail(f'--processes={value}: expected COORDINATOR_HOST:PORT,'
           'NUM_PROCESSES,PROCESS_ID')
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  del argv  # parse_flags refused positional arguments.
   if not _VERBOSE.value:  # Orbax logs every save step at INFO.
     logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
@@ -90,10 +65,11 @@ def main(argv):
   import jax  # Imported late: flag errors return before the slow imports.
   if _JAX_DISTRIBUTED.value:
     jax.distributed.initialize(**_process_args(_PROCESSES.value))
-  from vit_jax.training import config_checks
-  from vit_jax.data import input_pipeline
+  from vit_jax import errors
+  from vit_jax.training import config_validation
   from vit_jax.training import trainer
   try:
+    config_validation.validate(config)
     if config.get('sweep'):
       from vit_jax.sweeps import runner
       if _SWEEP_COMMANDS.value:
@@ -109,14 +85,16 @@ def main(argv):
       print(report.format_row(point.run_point(config, _WORKDIR.value)))
     else:
       trainer.train_and_evaluate(config, _WORKDIR.value)
-  except config_checks.ConfigError as e:
-    _fail(e)
-  except trainer.Preempted as e:
+  except errors.Stopped as e:
     print(e, flush=True)  # A clean stop: the scheduler may restart us.
-  except (trainer.NonFiniteError, input_pipeline.CorruptImageError) as e:
-    _fail(e, code=1)
+    sys.exit(e.exit_code)
+  except Exception as e:  # pylint: disable=broad-except
+    code = errors.exit_code(e)
+    if code is None:
+      raise  # A bug: its traceback is what a report needs.
+    cli.fail(e, code=code)
 
 
 if __name__ == '__main__':
   host_malloc.restart_with_huge_pages()
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=lambda argv: cli.parse_flags(argv, _CONFIG))

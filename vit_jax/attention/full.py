@@ -4,6 +4,7 @@ from typing import Optional
 
 import jax
 
+from vit_jax import config_rules
 from vit_jax.attention import registry
 from vit_jax.attention import softmax_core
 from vit_jax.attention.multihead import MultiHeadAttention
@@ -26,6 +27,11 @@ class FullAttention(MultiHeadAttention):
         implementation ('auto' lets JAX choose).
     query_chunk_size, key_chunk_size: block sizes of 'chunked'.
   """
+  OPTION_RULES = {
+      'implementation': config_rules.one_of(IMPLEMENTATIONS),
+      'query_chunk_size': config_rules.integer(low=1),
+      'key_chunk_size': config_rules.integer(low=1),
+  }
   implementation: str = 'einsum'
   query_chunk_size: int = 1024
   key_chunk_size: int = 8192

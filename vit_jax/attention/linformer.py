@@ -20,6 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vit_jax import config_rules
 from vit_jax.attention import multihead
 from vit_jax.attention import registry
 from vit_jax.attention import softmax_core
@@ -72,6 +73,11 @@ class LinformerAttention(multihead.MultiHeadAttention):
     max_length: the longest input; fixes the projection's size.
     sharing: one of SHARING_MODES.
   """
+  OPTION_RULES = {
+      'k': config_rules.integer(low=1),
+      'max_length': config_rules.integer(low=1),
+      'sharing': config_rules.one_of(SHARING_MODES),
+  }
   k: int = 64
   max_length: int = 0
   sharing: str = 'headwise'

@@ -1,6 +1,6 @@
 """The part every multi-head attention variant shares: Q/K/V and output maps."""
 
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import flax.linen as nn
 import jax
@@ -25,6 +25,10 @@ class MultiHeadAttention(nn.Module):
   dtype: Any = jnp.float32
   dropout_rate: float = 0.0
   shared: Optional[nn.Module] = None
+
+  # Rules for this variant's options in `config.model.attention`
+  # (vit_jax.config_rules); checked before anything runs.
+  OPTION_RULES: ClassVar[dict] = {}
 
   @classmethod
   def make_shared(cls, **options) -> Optional[nn.Module]:

@@ -59,6 +59,7 @@ import grain
 import numpy as np
 import tensorflow_datasets as tfds
 
+from vit_jax.errors import CorruptImageError  # noqa: F401  (re-exported)
 from vit_jax.data import digits
 from vit_jax.data import folder
 from vit_jax.data import mixup
@@ -81,10 +82,6 @@ _LOCAL_BUILDERS = {
     **{f'pathfinder/{size}': functools.partial(pathfinder.load_builder, size)
        for size in pathfinder.SIZES},
 }
-
-
-class CorruptImageError(ValueError):
-  """An image that cannot be decoded (and skip_corrupt is off)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,7 +361,8 @@ class _Examples:
               'Skipping corrupt image %s (%s: %s); %d corrupt image(s) '
               'skipped in %s so far.', what, type(e).__name__, e, count,
               self._name)
-    raise ValueError(f'no image of {self._name} can be decoded')
+    raise CorruptImageError(f'no image of {self._name} can be decoded '
+                            '(every one is corrupt); nothing to train on')
 
   def _describe(self, index: int) -> str:
     if hasattr(self._source, 'describe'):

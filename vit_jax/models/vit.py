@@ -14,10 +14,16 @@ import jax
 import jax.numpy as jnp
 
 from vit_jax import attention
+from vit_jax import config_rules
 from vit_jax.models import activations
 from vit_jax.models import embeddings
 from vit_jax.models import layernorm
 from vit_jax.models import linear
+
+CLASSIFIERS = ('token', 'gap')
+POSEMBS = ('learn', 'sincos2d')
+# Floating dtypes only: an integer dtype would train nothing.
+COMPUTE_DTYPES = ('float32', 'bfloat16', 'float16')
 
 
 class MlpBlock(nn.Module):
@@ -149,6 +155,23 @@ class VisionTransformer(nn.Module):
     posemb: 'learn' or 'sincos2d'.
     dtype: computation dtype; parameters, LayerNorms and logits stay float32.
   """
+  # Rules for `config.model` (vit_jax.config_rules), checked before any work.
+  CONFIG_RULES = {
+      'patch_size': config_rules.integer(low=1),
+      'hidden_size': config_rules.integer(low=1),
+      'transformer.num_layers': config_rules.integer(low=1),
+      'transformer.num_heads': config_rules.integer(low=1),
+      'transformer.mlp_dim': config_rules.integer(low=1),
+      'transformer.dropout_rate': config_rules.number(low=0, high=1,
+                                                      high_open=True),
+      'transformer.attention_dropout_rate': config_rules.number(
+          low=0, high=1, high_open=True),
+      'classifier': config_rules.one_of(CLASSIFIERS),
+      'posemb': config_rules.one_of(POSEMBS),
+      'representation_size': config_rules.integer(low=1, optional=True),
+      'dtype': config_rules.one_of(COMPUTE_DTYPES),
+  }
+
   num_classes: int
   patch_size: int
   hidden_size: int

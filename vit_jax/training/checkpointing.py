@@ -11,15 +11,11 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
-from vit_jax.training.config_checks import ConfigError
+from vit_jax.errors import CheckpointWriteError
 from vit_jax.training.train_state import TrainState
 
 # Metadata, the input state and OCDBT's index, beyond the arrays' bytes.
 _SAVE_OVERHEAD = 2**20
-
-
-class CheckpointWriteError(ConfigError):
-  """A checkpoint could not be written (disk full, unwritable workdir)."""
 
 
 class Checkpointer:
@@ -56,19 +52,64 @@ class Checkpointer:
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
 
+  def all_steps(self) -> list[int]:
+    """Steps of the complete checkpoints, oldest first."""
+    return sorted(self._manager.all_steps())
+
   def restore(self, abstract_state: TrainState,
-              data_iterator: Optional[grain.DatasetIterator] = None
-              ) -> TrainState:
-    """Restores the latest checkpoint onto the shardings of `abstract_state`.
+              data_iterator: Optional[grain.DatasetIterator] = None,
+              step: Optional[int] = None) -> TrainState:
+    """Restores checkpoint `step` (default: the latest) onto the shardings of
+    `abstract_state`.
 
     If `data_iterator` is given, its position is restored too (in place).
     """
     items = {'state': ocp.args.StandardRestore(abstract_state)}
     if data_iterator is not None:
       items['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
-    restored = self._manager.restore(self._manager.latest_step(),
-                                     args=ocp.args.Composite(**items))
+    restored = self._manager.restore(
+        self._manager.latest_step() if step is None else step,
+        args=ocp.args.Composite(**items))
     return restored['state']
+
+  def set_aside(self, step: int) -> str:
+    """Moves checkpoint `step` (unreadable) out of orbax's sight, keeping it.
+
+    Returns:
+      Its new path, WORKDIR/unreadable_checkpoints/STEP[.N].
+    """
+    target_dir = os.path.join(os.path.dirname(self.directory),
+                              'unreadable_checkpoints')
+    os.makedirs(target_dir, exist_ok=True)
+    target, n = os.path.join(target_dir, str(step)), 1
+    while os.path.exists(target):
+      target, n = os.path.join(target_dir, f'{step}.{n}'), n + 1
+    os.rename(os.path.join(self.directory, str(step)), target)
+    self._manager.reload()
+    return target
+
+  def check_for_errors(self) -> None:
+    """Raises now if an asynchronous save has failed (else the loop would
+    learn of it only at the next save).
+
+    Raises:
+      CheckpointWriteError: the last save failed.
+    """
+    try:
+      self._manager.check_for_errors()
+    except (OSError, ValueError, RuntimeError) as e:
+      raise self._write_error(self._pending, e) from None
+
+  def wait(self) -> None:
+    """Waits until the pending save is complete.
+
+    Raises:
+      CheckpointWriteError: it failed.
+    """
+    try:
+      self._manager.wait_until_finished()
+    except (OSError, ValueError, RuntimeError) as e:
+      raise self._write_error(self._pending, e) from None
 
   def should_save(self, step: int) -> bool:
     """Whether `step` is due for a save (interval or preemption notice)."""
@@ -98,7 +139,7 @@ class Checkpointer:
               state=ocp.args.StandardSave(state),
               data=grain.checkpoint.CheckpointSave(data_iterator)),
           force=True)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RuntimeError) as e:
       raise self._write_error(step, e) from None
     if saved:
       self._pending = step
@@ -126,16 +167,17 @@ class Checkpointer:
       CheckpointWriteError: a pending save failed.
     """
     try:
-      self._manager.wait_until_finished()
-    except (OSError, ValueError) as e:
-      raise self._write_error(self._pending, e) from None
+      self.wait()
     finally:
-      self._manager.close()
+      try:
+        self._manager.close()
+      except (OSError, ValueError, RuntimeError):
+        pass  # The failure itself was raised by wait().
 
   def _write_error(self, step, error: Exception) -> CheckpointWriteError:
     try:  # Let an earlier async save finish, so that it counts as complete.
       self._manager.wait_until_finished()
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError):
       pass  # That one failed too: it is not listed below.
     complete = sorted(int(n) for n in os.listdir(self.directory)
                       if n.isdigit()) if os.path.isdir(self.directory) else []

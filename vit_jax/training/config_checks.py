@@ -6,8 +6,7 @@ from vit_jax import attention
 from vit_jax.training import optimizer as optimizer_lib
 
 
-class ConfigError(ValueError):
-  """A config that cannot run; the message is one line meant for the user."""
+from vit_jax.errors import ConfigError  # noqa: F401  (re-exported)
 
 
 def _check(condition: bool, message: str) -> None:

@@ -2,6 +2,11 @@
 
 Only the writing process (process 0) writes; the others get a logger that
 drops everything, so callers need no `if`.
+
+A resumed run first drops the rows past the step it resumed from (they were
+logged by a run killed after its last checkpoint, and those steps are run
+again), in metrics.jsonl and, through TensorBoard's purge step, in the event
+files, so each step appears once. `read_metrics` reads the rows back.
 """
 
 import json
@@ -13,6 +18,38 @@ from typing import Mapping, Optional
 from tensorboardX import SummaryWriter
 
 
+METRICS_FILE = 'metrics.jsonl'
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  """The rows of WORKDIR/metrics.jsonl (one dict per logged step and kind)."""
+  with open(os.path.join(workdir, METRICS_FILE)) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _drop_rows_after(path: str, step: int) -> None:
+  """Rewrites `path` (atomically) without rows of steps after `step`."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  kept = []
+  for line in lines:
+    try:
+      if json.loads(line)['step'] > step:
+        continue
+    except (ValueError, KeyError, TypeError):
+      if not line.endswith('\n'):
+        continue  # A row cut short by a kill mid-write.
+    kept.append(line if line.endswith('\n') else line + '\n')
+  if len(kept) == len(lines) and all(l.endswith('\n') for l in lines):
+    return
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    f.writelines(kept)
+  os.replace(tmp, path)
+
+
 def _duration(seconds: float) -> str:
   seconds = int(max(seconds, 0))
   return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
@@ -21,16 +58,20 @@ def _duration(seconds: float) -> str:
 class MetricsLogger:
   """Appends one JSON object per logged step and prints a progress line."""
 
-  def __init__(self, workdir: str, *, total_steps: int, is_writer: bool):
+  def __init__(self, workdir: str, *, total_steps: int, is_writer: bool,
+               resume_step: int = 0):
     self._total_steps = total_steps
     self._is_writer = is_writer
     self._jsonl = None
     self._tb: Optional[SummaryWriter] = None
     self._start: Optional[tuple[float, int]] = None  # (time, step) of first log.
     if is_writer:
-      # Appended, never truncated: a resumed run adds to its own history.
-      self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
-      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+      path = os.path.join(workdir, METRICS_FILE)
+      _drop_rows_after(path, resume_step)
+      # Appended: a resumed run adds to its own history.
+      self._jsonl = open(path, 'a')
+      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
+                               purge_step=resume_step + 1)
 
   def write(self, step: int, metrics: Mapping[str, float]) -> None:
     if not self._is_writer:

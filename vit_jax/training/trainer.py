@@ -4,6 +4,7 @@ import dataclasses
 import math
 import os
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -13,10 +14,12 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
+from vit_jax import errors
 from vit_jax import models
 from vit_jax.data import input_pipeline
 from vit_jax.training import checkpointing
 from vit_jax.training import config_checks
+from vit_jax.training import config_validation
 from vit_jax.training import mesh as mesh_lib
 from vit_jax.training import optimizer as optimizer_lib
 from vit_jax.training import preemption
@@ -55,6 +58,7 @@ def build_run(config, workdir: str) -> tuple[Run, list[str]]:
   Raises:
     ConfigError: with a one-line message.
   """
+  config_validation.validate(config)
   config_checks.check_training_fields(
       config, device_count=jax.device_count(),
       process_count=jax.process_count())
@@ -77,18 +81,29 @@ def build_run(config, workdir: str) -> tuple[Run, list[str]]:
   return run, class_names
 
 
-def prepare_run(config, workdir: str) -> Run:
-  """Checks the config and the workdir; touches nothing if either is wrong.
+def _saved_steps(workdir: str) -> list[int]:
+  """Complete checkpoint steps in the workdir, read from the folder names."""
+  path = os.path.join(workdir, 'checkpoints')
+  names = os.listdir(path) if os.path.isdir(path) else []
+  return sorted(int(n) for n in names if n.isdigit())
+
+
+def check_workdir(run: Run, class_names: list[str]) -> None:
+  """Everything about the workdir that could refuse this run; reads only.
 
   Raises:
-    ConfigError: with a one-line message.
+    ConfigError: another config's run, a broken record, changed classes, or
+      a run already past this config's total_steps.
   """
-  run, class_names = build_run(config, workdir)
-  is_writer = jax.process_index() == 0
-  workdir_lib.prepare(workdir, config, is_writer=is_writer)
-  if is_writer:
-    workdir_lib.save_class_names(workdir, class_names)
-  return run
+  workdir = run.workdir
+  if workdir_lib.check(workdir, run.config):
+    workdir_lib.check_class_names(workdir, class_names)
+  steps_saved = _saved_steps(workdir)
+  if steps_saved and steps_saved[-1] > run.total_steps:
+    raise config_checks.ConfigError(
+        f'the run in {workdir} is at step {steps_saved[-1]}, past this '
+        f'config\'s {run.total_steps} steps; set total_steps >= '
+        f'{steps_saved[-1]} (or use a new --workdir) to go on')
 
 
 def load_state(workdir: str) -> tuple[Any, train_state.TrainState]:
@@ -114,47 +129,69 @@ def load_state(workdir: str) -> tuple[Any, train_state.TrainState]:
     ckpt.close()
 
 
-class Preempted(Exception):
-  """Training stopped on SIGTERM after saving a checkpoint at `step`."""
-
-  def __init__(self, step: int, directory: str):
-    super().__init__(f'SIGTERM received: checkpoint saved at step {step} in '
-                     f'{directory}; run the same command to resume')
-    self.step = step
+# Kept as names of this module for callers of the trainer.
+Preempted = errors.Stopped
+NonFiniteError = errors.NonFiniteError
 
 
-class NonFiniteError(RuntimeError):
-  """The loss or the gradient became NaN or infinite."""
+def _warn(message: str) -> None:
+  if jax.process_index() == 0:
+    print(f'warning: {message}', file=sys.stderr, flush=True)
 
 
 def restore_or_create_state(run: Run, ckpt: checkpointing.Checkpointer,
-                            data_iterator=None):
-  """The latest checkpoint in the workdir, or a freshly initialised state.
+                            data_iterator=None, *, set_aside: bool = False):
+  """The newest readable checkpoint in the workdir, or a fresh state.
+
+  A checkpoint that cannot be read (a file lost or truncated by a crash or a
+  full disk) is skipped with a warning and the next older one is tried; if
+  none fits, the run is refused (its config does not match).
 
   Args:
     run: the run.
     ckpt: the workdir's checkpointer.
     data_iterator: if given (the train batches, positioned at step 0), its
       position is restored from the checkpoint as well.
+    set_aside: move skipped checkpoints to WORKDIR/unreadable_checkpoints/
+      (kept, out of the way of the steps about to be saved again); for the
+      training run only, which holds the workdir's lock.
+
+  Raises:
+    ConfigError: no checkpoint fits this run.
   """
   args = (run.model, run.tx, run.info.image_shape, run.config.seed, run.mesh)
-  if ckpt.latest_step() is None:
+  steps_saved = ckpt.all_steps()
+  if not steps_saved:
     return train_state.create_train_state(*args)
-  try:
-    state = ckpt.restore(train_state.abstract_train_state(*args),
-                         data_iterator)
-  except Exception as e:  # Orbax raises several types for a tree mismatch.
+  abstract = train_state.abstract_train_state(*args)
+  skipped, first_error = [], None
+  for step in reversed(steps_saved):
+    try:
+      state = ckpt.restore(abstract, data_iterator, step=step)
+    except Exception as e:  # Orbax raises several types for a bad tree.
+      reason = f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'
+      first_error = first_error or reason
+      skipped.append((step, reason))
+      continue
+    break
+  else:
     raise config_checks.ConfigError(
-        f'checkpoint {ckpt.latest_step()} in {run.workdir} does not fit this '
-        f'run ({type(e).__name__}: {str(e).splitlines()[0][:200]}); use a '
-        'new --workdir') from None
+        f'no checkpoint in {ckpt.directory} fits this run (step '
+        f'{steps_saved[-1]}: {first_error}); use a new --workdir') from None
+  for bad_step, reason in skipped:
+    where = 'kept in place'
+    if set_aside and jax.process_index() == 0:
+      where = f'moved to {ckpt.set_aside(bad_step)}'
+    _warn(f'checkpoint {bad_step} in {ckpt.directory} cannot be read '
+          f'({reason}); resumed from step {step} instead; step {bad_step} '
+          f'{where}')
   if data_iterator is not None:
     # Batches are a pure function of the step; a mismatch would mean
     # training on other data than an uninterrupted run would.
     position = data_iterator.get_state()['next_index']
     if position != int(jax.device_get(state.step)):
       raise config_checks.ConfigError(
-          f'checkpoint {ckpt.latest_step()} in {run.workdir}: input position '
+          f'checkpoint {step} in {run.workdir}: input position '
           f'{position} != model step {int(state.step)}')
   return state
 
@@ -183,7 +220,9 @@ def check_finite(pending: list[tuple[int, dict[str, Any]]],
   """
   fetched = jax.device_get(pending)
   for step, metrics in fetched:
-    bad = [k for k in ('train/loss', 'train/grad_norm')
+    # The parameter norm is of the parameters after the update, i.e. of
+    # the state a checkpoint would hold (lr=nan makes only those NaN).
+    bad = [k for k in ('train/loss', 'train/grad_norm', 'train/param_norm')
            if not np.isfinite(metrics[k])]
     if bad:
       latest = ckpt.latest_step()
@@ -223,53 +262,97 @@ class _Progress:
     self._since = (time.time(), step)
 
 
+def prepare_run(config, workdir: str) -> Run:
+  """Checks the config and the workdir, then records the run in it (for
+  scripts and tests that drive steps themselves).
+
+  Raises:
+    ConfigError: with a one-line message; nothing was written then.
+  """
+  run, class_names = build_run(config, workdir)
+  check_workdir(run, class_names)
+  is_writer = jax.process_index() == 0
+  with workdir_lib.exclusive(workdir, is_writer=is_writer):
+    check_workdir(run, class_names)
+    if is_writer:
+      workdir_lib.save_record(workdir, config)
+      workdir_lib.save_class_names(workdir, class_names)
+  return run
+
+
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   """Trains (resuming from the workdir if possible) and returns final metrics.
 
+  Order: check the config, check the workdir (reading only), take its lock,
+  check again (another run may have started meanwhile), then write. A run
+  that is refused has changed nothing.
+
   Raises:
     ConfigError: bad config or workdir, or a checkpoint that cannot be
-      written (checked before any step).
-    Preempted: SIGTERM arrived; a checkpoint of the last step was saved.
-    NonFiniteError: NaN/inf loss or gradient; nothing after the last good
-      checkpoint was saved.
+      written.
+    Stopped: SIGTERM or SIGINT arrived; a checkpoint of the step was saved.
+    NonFiniteError: NaN/inf loss, gradient or parameters; nothing after the
+      last good checkpoint was saved.
   """
-  run = prepare_run(config, workdir)
+  run, class_names = build_run(config, workdir)
+  check_workdir(run, class_names)
   is_writer = jax.process_index() == 0
   with workdir_lib.exclusive(workdir, is_writer=is_writer):
+    check_workdir(run, class_names)
+    if is_writer:
+      workdir_lib.save_record(workdir, config)
+      workdir_lib.save_class_names(workdir, class_names)
     return _train_in_workdir(run, is_writer)
 
 
 def _train_in_workdir(run: Run, is_writer: bool) -> dict[str, float]:
-  """train_and_evaluate once the workdir is prepared and locked."""
+  """train_and_evaluate once the workdir is checked, locked and recorded."""
   config, workdir = run.config, run.workdir
-  log = MetricsLogger(workdir, total_steps=run.total_steps,
-                      is_writer=is_writer)
   ckpt = checkpointing.Checkpointer(
       workdir, every_steps=config.checkpoint_every_steps,
       max_to_keep=config.max_to_keep)
   batches = input_pipeline.train_batches(
       config, process_index=jax.process_index(),
       process_count=jax.process_count())
-  # From here on a SIGTERM only sets a flag: the loop saves after its next
-  # step (the first one included, which compiles), and one that comes while
-  # closing lets the finished run end normally.
+  log = None
+  # From here on a SIGTERM or SIGINT only sets a flag: the loop saves after
+  # its next step (the first one included, which compiles), and one that
+  # comes while closing lets the finished run end normally.
   with preemption.PreemptionWatcher(ckpt.reached_preemption) as watcher:
     try:
-      state = restore_or_create_state(run, ckpt, batches)
+      state = restore_or_create_state(run, ckpt, batches, set_aside=True)
       start = int(jax.device_get(state.step))
+      # Rows past `start` were logged by a run killed after its last
+      # checkpoint; the steps are about to be run again (identically).
+      log = MetricsLogger(workdir, total_steps=run.total_steps,
+                          is_writer=is_writer, resume_step=start)
       log.info(f'model: {train_state.count_params(state.params):,} '
                f'parameters, {run.mesh.size} device(s), {run.total_steps} '
                'steps' + (f', resumed from step {start}' if start else ''))
       state, final = _train_loop(run, state, batches, ckpt, log, watcher,
                                  start)
-    finally:
-      ckpt.close()  # Also when stopping: the pending async save completes.
-      log.close()
+    except BaseException:
+      # Close without letting a second failure (a flush on a full disk)
+      # hide the first one.
+      _close_quietly(ckpt, log)
+      raise
+    ckpt.close()  # The last async save completes; raises if it failed.
+    log.close()
   log.info(f'final test accuracy {final["test/accuracy"]:.4f} '
            f'({int(round(final["test/accuracy"] * final["test/count"]))}/'
            f'{int(final["test/count"])}) at step {run.total_steps}; '
            f'workdir {workdir}')
   return final
+
+
+def _close_quietly(ckpt: checkpointing.Checkpointer,
+                   log: MetricsLogger | None) -> None:
+  for close in (ckpt.close, log.close if log else None):
+    try:
+      if close:
+        close()
+    except Exception:  # pylint: disable=broad-except
+      pass  # The error being raised already says what went wrong.
 
 
 def _train_loop(run: Run, state, batches, ckpt, log, watcher, start: int):
@@ -287,6 +370,7 @@ def _train_loop(run: Run, state, batches, ckpt, log, watcher, start: int):
     pending.append((step, metrics))
     if step == start + 1:  # Keep compilation out of the throughput figure.
       progress.first_step_done(state, step)
+    ckpt.check_for_errors()  # A failed async save stops the run now.
     last, stop = step == run.total_steps, watcher.requested(step)
     if step % config.log_every_steps == 0 or last:
       progress.write(step, check_finite(pending, ckpt))
@@ -298,7 +382,8 @@ def _train_loop(run: Run, state, batches, ckpt, log, watcher, start: int):
       check_finite(pending, ckpt)
       ckpt.save(step, state, batches)
     if stop and not last:
-      raise Preempted(step, ckpt.directory)
+      ckpt.wait()  # "saved" must be true when we say it.
+      raise errors.Stopped(step, ckpt.directory, stop)
   if final is None:  # Nothing left to train: report the result.
     final = evaluate(run, eval_step, state.params)
     log.write(start, final)
@@ -308,12 +393,24 @@ def _train_loop(run: Run, state, batches, ckpt, log, watcher, start: int):
 def predict(config, workdir: str, *, repeats: int = 3) -> np.ndarray:
   """One forward pass on random images of the config's shape; times it.
 
-  Uses the workdir's latest checkpoint if there is one, else fresh weights.
-  Returns the logits [batch, num_classes].
+  Uses the workdir's newest readable checkpoint if there is one (the run's
+  config must match), else fresh weights. Reads only: no lock, nothing
+  written or cleaned, so it is safe on a running run and on a read-only
+  workdir. Returns the logits [batch, num_classes].
   """
-  run = prepare_run(config, workdir)
-  ckpt = checkpointing.Checkpointer(workdir, every_steps=1, max_to_keep=1)
-  params = restore_or_create_state(run, ckpt).params
+  run, _ = build_run(config, workdir)
+  workdir_lib.check(workdir, config, allowed=workdir_lib.READ_ONLY_CHANGES)
+  params = None
+  if _saved_steps(workdir):
+    ckpt = checkpointing.Checkpointer(workdir, every_steps=1,
+                                      max_to_keep=None, read_only=True)
+    try:
+      params = restore_or_create_state(run, ckpt).params
+    finally:
+      ckpt.close()
+  if params is None:
+    params = train_state.init_params(run.model, run.info.image_shape,
+                                     config.seed)
   batch = config.predict_batch_size
   images = np.random.default_rng(config.seed).normal(
       size=(batch,) + tuple(run.info.image_shape)).astype(np.float32)
@@ -333,5 +430,4 @@ def predict(config, workdir: str, *, repeats: int = 3) -> np.ndarray:
         f'(with compilation) {compile_s:.2f} s, forward median '
         f'{statistics.median(times):.3f} s over {repeats}; top classes '
         f'{np.argmax(logits, -1).tolist()}', flush=True)
-  ckpt.close()
   return np.asarray(logits)

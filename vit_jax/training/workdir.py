@@ -14,13 +14,20 @@ from typing import Any, Iterator
 
 import ml_collections
 
-from vit_jax.training.config_checks import ConfigError
+from vit_jax.errors import ConfigError
 
 CONFIG_FILE = 'config.json'
 # Changing these between runs in one workdir keeps a checkpoint meaningful.
 RESUMABLE_CHANGES = frozenset({
     'total_steps', 'total_epochs', 'log_every_steps', 'eval_every_steps',
-    'checkpoint_every_steps', 'max_to_keep', 'mode', 'data_dir'})
+    'checkpoint_every_steps', 'max_to_keep', 'data_dir'})
+# Read-only actions on a run (mode=predict) may differ in these as well.
+READ_ONLY_CHANGES = RESUMABLE_CHANGES | {'mode', 'predict_batch_size'}
+# Fields every run record has; a config.json without them is not one.
+RECORD_FIELDS = ('model', 'dataset', 'seed', 'batch_size', 'lr', 'optimizer')
+# Files a run writes; one of them in a workdir without config.json means the
+# folder holds something else (or a record that was deleted).
+RUN_FILES = ('checkpoints', 'metrics.jsonl', 'tensorboard', 'class_names.json')
 
 
 def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
@@ -47,45 +54,104 @@ def config_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
   return sorted(k for k in a.keys() & b.keys() if a[k] != b[k])
 
 
+def read_record(workdir: str) -> dict[str, Any] | None:
+  """The run record WORKDIR/config.json as a dict; None if there is none.
+
+  Raises:
+    ConfigError: the file exists but is not a run record of this project
+      (unreadable, not JSON, not an object, missing the fields every record
+      has); nothing is touched.
+  """
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.lexists(path):
+    return None
+  try:
+    with open(path) as f:
+      record = json.load(f)
+  except (OSError, UnicodeDecodeError) as e:
+    raise ConfigError(f'cannot read the run record {path}: {e}') from None
+  except json.JSONDecodeError as e:
+    raise ConfigError(
+        f'the run record {path} is not valid JSON ({e.msg} at line '
+        f'{e.lineno}); restore it or use a new --workdir (nothing was '
+        'changed)') from None
+  missing = ([f for f in RECORD_FIELDS if f not in record]
+             if isinstance(record, dict) else list(RECORD_FIELDS))
+  if missing:
+    raise ConfigError(
+        f'{path} is not a run record of this project (no '
+        f'{", ".join(missing[:3])}{"..." if len(missing) > 3 else ""}); '
+        'restore it or use a new --workdir (nothing was changed)')
+  return record
+
+
 def load_config(workdir: str):
   """The ConfigDict saved in WORKDIR/config.json.
 
   Raises:
-    ConfigError: there is none.
+    ConfigError: there is none, or it is not a run record.
   """
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
+  record = read_record(workdir)
+  if record is None:
     raise ConfigError(f'{workdir} holds no run ({CONFIG_FILE} not found)')
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  return ml_collections.ConfigDict(record)
 
 
-def prepare(workdir: str, config, *, is_writer: bool) -> None:
-  """Creates `workdir` and saves the config, or checks it against the saved one.
+def check(workdir: str, config, *, allowed=RESUMABLE_CHANGES) -> bool:
+  """Checks that `config` may run in `workdir`; reads only.
+
+  Args:
+    workdir: the run's directory (need not exist).
+    config: the new config.
+    allowed: top-level fields that may differ from the saved record.
+
+  Returns:
+    Whether the workdir already holds a run record.
 
   Raises:
-    ConfigError: the workdir holds a run of another config, or is not a
-      writable directory.
+    ConfigError: the workdir holds a run of another config, a record that is
+      not one, run files without a record, or is not a directory.
   """
-  path = os.path.join(workdir, CONFIG_FILE)
-  new = _as_json_dict(config)
-  if os.path.exists(path):
-    with open(path) as f:
-      saved = json.load(f)
-    blocking = [k for k in config_differences(saved, new)
-                if k.split('.')[0] not in RESUMABLE_CHANGES]
-    if blocking:
-      shown = ', '.join(f'{k} ({_flatten(saved).get(k)!r} -> '
-                        f'{_flatten(new).get(k)!r})' for k in blocking[:4])
-      more = f' and {len(blocking) - 4} more' if len(blocking) > 4 else ''
-      raise ConfigError(
-          f'workdir {workdir} holds a run of a different config: {shown}{more}; '
-          'use a new --workdir (nothing was changed)')
-  elif os.path.exists(workdir) and not os.path.isdir(workdir):
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ConfigError(f'workdir {workdir} exists and is not a directory')
-  if not is_writer:
-    return
-  _write_json(workdir, CONFIG_FILE, new, indent=2, sort_keys=True)
+  saved = read_record(workdir)
+  if saved is None:
+    present = [n for n in RUN_FILES
+               if os.path.lexists(os.path.join(workdir, n))]
+    if present:
+      raise ConfigError(
+          f'workdir {workdir} holds {", ".join(present)} but no '
+          f'{CONFIG_FILE}: it is not a run of this project, or its record '
+          'was deleted; use a new --workdir (nothing was changed)')
+    return False
+  new = _as_json_dict(config)
+  blocking = [k for k in config_differences(saved, new)
+              if k.split('.')[0] not in allowed]
+  if blocking:
+    flat_saved, flat_new = _flatten(saved), _flatten(new)
+    shown = ', '.join(f'{k} ({flat_saved.get(k)!r} -> {flat_new.get(k)!r})'
+                      for k in blocking[:4])
+    more = f' and {len(blocking) - 4} more' if len(blocking) > 4 else ''
+    raise ConfigError(
+        f'workdir {workdir} holds a run of a different config: {shown}{more}; '
+        'use a new --workdir (nothing was changed)')
+  old_keep, new_keep = saved.get('max_to_keep'), config.get('max_to_keep')
+  if 'max_to_keep' in allowed and new_keep is not None and (
+      old_keep is None or new_keep < old_keep):
+    raise ConfigError(
+        f'max_to_keep={new_keep} is below the run\'s {old_keep}: the next save '
+        f'would delete checkpoints the run in {workdir} already has; keep '
+        f'max_to_keep={old_keep} or more in this workdir')
+  return True
+
+
+def save_record(workdir: str, config) -> None:
+  """Writes WORKDIR/config.json (the resolved config), atomically.
+
+  Call only after `check` passed under the workdir's lock.
+  """
+  _write_json(workdir, CONFIG_FILE, _as_json_dict(config), indent=2,
+              sort_keys=True)
 
 
 def _write_json(workdir: str, name: str, value: Any, **dump_args) -> None:
@@ -123,7 +189,12 @@ def exclusive(workdir: str, *, is_writer: bool) -> Iterator[None]:
   if not is_writer:
     yield
     return
-  with open(os.path.join(workdir, LOCK_FILE), 'a+') as f:
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    f = open(os.path.join(workdir, LOCK_FILE), 'a+')
+  except OSError as e:
+    raise ConfigError(f'cannot write to workdir {workdir}: {e}') from None
+  with f:
     try:
       fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -144,22 +215,31 @@ def exclusive(workdir: str, *, is_writer: bool) -> Iterator[None]:
 CLASS_NAMES_FILE = 'class_names.json'
 
 
-def save_class_names(workdir: str, names: list[str]) -> None:
-  """Writes WORKDIR/class_names.json (label i is names[i]), or checks it.
+def check_class_names(workdir: str, names: list[str]) -> None:
+  """Refuses a resumed run whose dataset now has other classes; reads only.
 
-  A resumed run whose dataset now has other classes (a folder that gained or
-  renamed one) would silently train on relabelled data: that is refused.
+  A folder that gained or renamed a class would silently relabel the data.
 
   Raises:
-    ConfigError: the saved names differ, or the file cannot be written.
+    ConfigError: the saved names differ, or cannot be read.
   """
   path = os.path.join(workdir, CLASS_NAMES_FILE)
-  if os.path.exists(path):
+  if not os.path.exists(path):
+    return
+  try:
     with open(path) as f:
       saved = json.load(f)
-    if saved != list(names):
-      raise ConfigError(
-          f'the dataset\'s classes changed since this run started ({path}: '
-          f'{saved[:5]}... now {list(names)[:5]}...); use a new --workdir')
-    return
-  _write_json(workdir, CLASS_NAMES_FILE, list(names), indent=1)
+  except (OSError, ValueError) as e:
+    raise ConfigError(f'cannot read {path}: {e}; restore it or use a new '
+                      '--workdir') from None
+  if saved != list(names):
+    raise ConfigError(
+        f'the dataset\'s classes changed since this run started ({path}: '
+        f'{str(saved)[:60]} now {str(list(names))[:60]}); use a new --workdir')
+
+
+def save_class_names(workdir: str, names: list[str]) -> None:
+  """Writes WORKDIR/class_names.json (label i is names[i]) if absent."""
+  check_class_names(workdir, names)
+  if not os.path.exists(os.path.join(workdir, CLASS_NAMES_FILE)):
+    _write_json(workdir, CLASS_NAMES_FILE, list(names), indent=1)

@@ -1,0 +1,106 @@
+"""One validation pass over a whole config, before anything runs or is written.
+
+Every field that the trainer, the input pipeline, the benchmark or the sweep
+runner reads has a rule here (its type, range or allowed values); a config
+that breaks one is refused with one line naming the field, e.g.
+
+  error: config.lr.base=-0.001: must be > 0
+
+The model checks its own section (`models.check_config`), so this layer
+needs no model's or attention variant's names.
+"""
+
+from typing import Optional
+
+from vit_jax import config_rules as r
+from vit_jax.errors import ConfigError
+
+MODES = ('train', 'predict', 'benchmark')
+OPTIMIZERS = ('adamw', 'sgd')
+LR_DECAYS = ('cosine', 'constant')
+BENCHMARK_KINDS = ('train', 'forward')
+MAX_SEED = 2**31 - 1  # jax.random.key takes a signed 32-bit seed everywhere.
+
+
+def _sweep(value) -> Optional[str]:
+  if not isinstance(value, (list, tuple)):
+    return 'must be a list of points {"name": ..., "overrides": {...}}'
+  for point in value:
+    if (not hasattr(point, 'get') or not isinstance(point.get('name'), str)
+        or not point['name'] or not hasattr(point.get('overrides'), 'items')):
+      return f'bad point {point!r}: expected {{"name": str, "overrides": dict}}'
+    if '/' in point['name'] or point['name'] in ('.', '..'):
+      return f'point name {point["name"]!r} must be usable as a folder name'
+  return None
+
+
+# Dotted field -> rule. Fields a config lacks are skipped (configs saved by
+# older versions); fields not listed here are not read by the trainer.
+RULES: dict[str, r.Rule] = {
+    'seed': r.integer(low=0, high=MAX_SEED),
+    'mode': r.one_of(MODES),
+    'predict_batch_size': r.integer(low=1),
+    'deterministic': r.boolean,
+    'dataset': r.text,
+    'data_dir': r.optional_text,
+    'dataset_fallback': r.optional_text,
+    'train_split': r.text,
+    'test_split': r.text,
+    'num_classes': r.integer(low=1),
+    'image_size': r.integer(low=1),
+    'input.random_shift': r.integer(low=0),
+    'input.resize_size': r.integer(low=1, optional=True),
+    'input.train_ops': r.names,
+    'input.eval_ops': r.names,
+    'input.randaugment': r.randaugment,
+    'input.mixup_alpha': r.number(low=0),
+    'input.value_range': r.value_range,
+    'input.skip_corrupt': r.boolean,
+    'input.folder_test_fraction': r.number(low=0, high=1, low_open=True,
+                                         high_open=True),
+    'synthetic.num_train': r.integer(low=1),
+    'synthetic.num_test': r.integer(low=1),
+    'synthetic.channels': r.integer(low=1, high=4),
+    'batch_size': r.integer(low=1),
+    'eval_batch_size': r.integer(low=1),
+    'total_steps': r.integer(low=0, optional=True),
+    'total_epochs': r.number(low=0, low_open=True, optional=True),
+    'optimizer.name': r.one_of(OPTIMIZERS),
+    'optimizer.b1': r.number(low=0, high=1, high_open=True),
+    'optimizer.b2': r.number(low=0, high=1, high_open=True),
+    'optimizer.weight_decay': r.number(low=0),
+    'optimizer.momentum': r.number(low=0, high=1, high_open=True),
+    'lr.base': r.number(low=0, low_open=True),
+    'lr.warmup_steps': r.integer(low=0),
+    'lr.decay': r.one_of(LR_DECAYS),
+    'lr.end_factor': r.number(low=0, high=1),
+    # 0 or None: no clipping.
+    'grad_clip_norm': r.number(low=0, optional=True),
+    'label_smoothing': r.number(low=0, high=1, high_open=True),
+    'benchmark.kind': r.one_of(BENCHMARK_KINDS),
+    'benchmark.steps': r.integer(low=1),
+    'sweep': _sweep,
+    'sweep_memory_limit_gb': r.number(low=0, low_open=True),
+    'sweep_timeout_s': r.number(low=0, low_open=True),
+    'log_every_steps': r.integer(low=1),
+    'eval_every_steps': r.integer(low=1),
+    'checkpoint_every_steps': r.integer(low=1),
+    # None keeps every checkpoint; 0 would make orbax delete all of them.
+    'max_to_keep': r.integer(low=1, optional=True),
+}
+
+
+def validate(config) -> None:
+  """Checks every field with a rule, then the model's section.
+
+  Raises:
+    ConfigError: `config.FIELD=VALUE: what is wrong` for the first bad field.
+  """
+  r.check(config, RULES)
+  if (config.get('total_steps') is None
+      and config.get('total_epochs') is None and 'total_steps' in config):
+    raise ConfigError('set config.total_steps or config.total_epochs')
+  if 'model' not in config:
+    raise ConfigError('the config has no model section (config.model)')
+  from vit_jax import models  # Late: keeps flag errors free of jax imports.
+  models.check_config(config.model)
