@@ -14,7 +14,6 @@ import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 from vit_jax import cli
@@ -57,8 +56,8 @@ def _process_args(value):
 
 def main(argv):
   del argv  # parse_flags refused positional arguments.
-  if not _VERBOSE.value:  # Orbax logs every save step at INFO.
-    logging.set_verbosity(logging.WARNING)
+  if not _VERBOSE.value:
+    cli.quiet_library_logs()
   config = _CONFIG.value
   if config.get('deterministic'):
     deterministic_kernels.use_deterministic_kernels()
@@ -75,8 +74,9 @@ def main(argv):
       if _SWEEP_COMMANDS.value:
         runner.print_commands(config, _WORKDIR.value)
       else:
-        runner.run_sweep(config, _WORKDIR.value,
-                         retry_failed=_RETRY_FAILED.value)
+        rows = runner.run_sweep(config, _WORKDIR.value,
+                                retry_failed=_RETRY_FAILED.value)
+        runner.check_all_ok(rows, _WORKDIR.value)
     elif config.mode == 'predict':
       trainer.predict(config, _WORKDIR.value)
     elif config.mode == 'benchmark':
@@ -88,6 +88,9 @@ def main(argv):
   except errors.Stopped as e:
     print(e, flush=True)  # A clean stop: the scheduler may restart us.
     sys.exit(e.exit_code)
+  except KeyboardInterrupt:  # Ctrl-C before training started, or twice.
+    cli.fail('interrupted; checkpoints already complete are kept, the same '
+             'command resumes from the latest', code=130)
   except Exception as e:  # pylint: disable=broad-except
     code = errors.exit_code(e)
     if code is None:

@@ -92,4 +92,6 @@ def get_config(arg=None):
                         'image_size': size, 'model.patch_size': patch,
                         'model.attention': attention}})
   config.sweep = points
+  if not config.sweep:
+    raise ValueError(f'no sweep point matches the argument {arg!r}')
   return config

@@ -106,4 +106,6 @@ def get_config(arg=None):
            <= args.max_n]
   config.sweep = _points(sizes, args.kinds.split('+'),
                          set(filter(None, args.only.split('+'))))
+  if not config.sweep:
+    raise ValueError(f'no sweep point matches the argument {arg!r}')
   return config

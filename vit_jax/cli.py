@@ -3,17 +3,37 @@ that turns every bad flag or config override into such a line."""
 
 import difflib
 import importlib.util
+import logging as std_logging
 import re
 import sys
 from typing import NoReturn
 
 from absl import flags
+from absl import logging as absl_logging
 
 
 def fail(message, code: int = 2) -> NoReturn:
   """Ends the program with one line on stderr, as every bad input should."""
   print(f'error: {" ".join(str(message).split())}', file=sys.stderr)
   sys.exit(code)
+
+
+def quiet_library_logs() -> None:
+  """Hides orbax's log records (each save at INFO, read-only notes at
+  WARNING, failed async writes as tracebacks at ERROR) and asyncio's reports
+  of the same failed writes: the trainer reports what matters as its own
+  lines. --verbose callers skip this."""
+  from vit_jax.training import quiet_disk_errors  # pylint: disable=g-import-not-at-top
+
+  def keep(record) -> bool:
+    if '/orbax/' in record.pathname:
+      return record.levelno >= std_logging.CRITICAL
+    if '/asyncio/' in record.pathname:
+      return not quiet_disk_errors.is_disk_message(record.getMessage())
+    return True
+
+  absl_logging.get_absl_handler().addFilter(keep)
+  absl_logging.set_verbosity(absl_logging.WARNING)
 
 
 def _load_config_file(spec: str):

@@ -6,7 +6,11 @@ class ConfigError(ValueError):
   """A config, or a workdir, that cannot run: exit 2, nothing touched."""
 
 
-class CheckpointWriteError(ConfigError):
+class WriteError(ConfigError):
+  """A file of the workdir could not be written (disk full, read-only)."""
+
+
+class CheckpointWriteError(WriteError):
   """A checkpoint could not be written (disk full, unwritable workdir)."""
 
 

@@ -37,6 +37,8 @@ def describe(config) -> dict:
 def run_point(config, workdir: str, max_memory_bytes=None) -> dict:
   """Runs the point in this process and returns its result row."""
   start = time.time()
+  from vit_jax.training import config_validation
+  config_validation.validate(config)
   row = describe(config)
   if config.mode == 'benchmark':
     from vit_jax.benchmarking import matmul_peak
@@ -53,7 +55,8 @@ def run_point(config, workdir: str, max_memory_bytes=None) -> dict:
     row.update({'test_accuracy': final['test/accuracy'],
                 'test_loss': final['test/loss']})
   else:
-    raise ValueError(f'sweep points run mode train or benchmark, not '
-                     f'{config.mode!r}')
+    from vit_jax.errors import ConfigError
+    raise ConfigError(f'sweep points run mode train or benchmark, not '
+                      f'{config.mode!r}')
   row['wall_s'] = time.time() - start
   return row

@@ -2,19 +2,26 @@ r"""Runs one sweep point in its own process (what the sweep runner starts).
 
   python -m vit_jax.sweeps.run_point --config_json=W/point_config.json --workdir=W
 
-Writes W/result.json with "status": "ok" and its figures; the runner records
-failures (this process may die without a word, e.g. killed for memory).
+Writes W/result.json with "status": "ok" and its figures, or "preempted"
+(SIGTERM or Ctrl-C: a training point saved a checkpoint; exit 0 for SIGTERM,
+as launch.py, so a cluster job counts as done-for-now and the rerun resumes).
+A bad config or workdir ends with one `error:` line and exit 2; the runner
+records other failures (this process may die without a word, e.g. killed for
+memory).
 """
 
 import json
 import os
+import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 import ml_collections
 
+from vit_jax import cli
 from vit_jax import deterministic_kernels
+from vit_jax import errors
 from vit_jax import host_malloc
 from vit_jax.sweeps import point
 
@@ -27,24 +34,50 @@ _JAX_DISTRIBUTED = flags.DEFINE_bool(
 flags.mark_flags_as_required(['config_json', 'workdir'])
 
 
+def _write_result(workdir: str, row: dict) -> None:
+  tmp = os.path.join(workdir, point.RESULT_FILE + '.tmp')
+  with open(tmp, 'w') as f:
+    json.dump(row, f, indent=1)
+  os.replace(tmp, os.path.join(workdir, point.RESULT_FILE))
+
+
+def _read_config(path: str) -> ml_collections.ConfigDict:
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as e:
+    cli.fail(f'cannot read --config_json={path}: {e}')
+  if not isinstance(saved, dict):
+    cli.fail(f'--config_json={path} is not a config (a JSON object)')
+  return ml_collections.ConfigDict(saved)
+
+
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    cli.fail(f'unexpected argument(s) {" ".join(argv[1:])!r}')
   logging.set_verbosity(logging.WARNING)
-  with open(_CONFIG_JSON.value) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+  config = _read_config(_CONFIG_JSON.value)
   if config.get('deterministic'):  # As launch.py does, per point.
     deterministic_kernels.use_deterministic_kernels()
   if _JAX_DISTRIBUTED.value:
     import jax
     jax.distributed.initialize()
   limit = _MAX_MEMORY_GB.value
-  row = point.run_point(config, _WORKDIR.value,
-                        None if limit is None else int(limit * 2**30))
+  try:
+    row = point.run_point(config, _WORKDIR.value,
+                          None if limit is None else int(limit * 2**30))
+  except errors.Stopped as e:
+    _write_result(_WORKDIR.value, {'status': 'preempted', 'step': e.step,
+                                   'reason': str(e)})
+    print(e, flush=True)
+    sys.exit(e.exit_code)
+  except Exception as e:  # pylint: disable=broad-except
+    code = errors.exit_code(e)
+    if code is None:
+      raise  # A bug: the traceback goes to the point's log.
+    cli.fail(e, code=code)
   row['status'] = 'ok'
-  tmp = os.path.join(_WORKDIR.value, point.RESULT_FILE + '.tmp')
-  with open(tmp, 'w') as f:
-    json.dump(row, f, indent=1)
-  os.replace(tmp, os.path.join(_WORKDIR.value, point.RESULT_FILE))
+  _write_result(_WORKDIR.value, row)
 
 
 if __name__ == '__main__':

@@ -7,8 +7,14 @@ Layout of the sweep workdir:
   results.csv, results.jsonl, *.png   rebuilt after every point
 
 A point with a result.json is skipped, so re-running a sweep resumes it
-(`retry_failed` runs failed points again). A point that fails, runs out of
-memory or time is recorded with the reason and the sweep goes on.
+(`retry_failed` runs failed points again; a point stopped by SIGTERM/SIGINT,
+status "preempted", resumes from its checkpoint). A point that fails, runs
+out of memory or time is recorded with the reason and the sweep goes on.
+
+A point whose saved point_config.json differs from what the sweep config now
+gives it is refused before anything runs: its results belong to the old
+config and are never relabelled. SIGTERM or Ctrl-C to the runner is passed
+on to the running point (which checkpoints) and the sweep stops.
 """
 
 import csv
@@ -20,10 +26,18 @@ import sys
 import time
 from typing import Any
 
+from vit_jax import errors
+from vit_jax.errors import ConfigError
 from vit_jax.sweeps import grid
 from vit_jax.sweeps import plots
 from vit_jax.sweeps import point as point_lib
-from vit_jax.training.config_checks import ConfigError
+from vit_jax.training import config_validation
+from vit_jax.training import workdir as workdir_lib
+
+POINT_CONFIG_FILE = 'point_config.json'
+# Fields of a point's config that say how the sweep runs, not what the point
+# is: they may change between runs of one sweep.
+SWEEP_FIELDS = frozenset({'sweep', 'sweep_memory_limit_gb', 'sweep_timeout_s'})
 
 # First columns of results.csv, in this order; other keys follow sorted.
 RESULT_COLUMNS = (
@@ -67,12 +81,51 @@ def _child_env() -> dict[str, str]:
   return env
 
 
+class _StopRequest:
+  """SIGTERM/SIGINT to the runner: passed on to the running point as
+  SIGTERM (the point checkpoints and exits); the sweep then stops."""
+
+  def __init__(self):
+    self.signal_name = None
+    self.child = None
+    self._previous = {}
+
+  def __enter__(self):
+    for signum in (signal.SIGTERM, signal.SIGINT):
+      try:
+        self._previous[signum] = signal.signal(signum, self._on_signal)
+      except ValueError:  # Not the main thread (tests): no handler.
+        pass
+    return self
+
+  def __exit__(self, *exc):
+    for signum, previous in self._previous.items():
+      signal.signal(signum, previous)
+
+  def _on_signal(self, signum, frame):
+    del frame
+    self.signal_name = self.signal_name or signal.Signals(signum).name
+    # A Ctrl-C in the terminal reached the point too; SIGTERM on top of it
+    # only sets the same flag (a second SIGINT would abort its save).
+    if self.child is not None and self.child.poll() is None:
+      self.child.send_signal(signal.SIGTERM)
+
+
 def run_child(cmd: list[str], log_path: str, *, memory_limit_bytes: int,
-              timeout_s: float) -> tuple[str, str]:
-  """Runs `cmd`, killing it past the limits. Returns (status, reason)."""
-  with open(log_path, 'w') as log:
+              timeout_s: float, stop: _StopRequest | None = None
+              ) -> tuple[str, str]:
+  """Runs `cmd`, killing it past the limits. Returns (status, reason).
+
+  With `stop`, a signal to the runner is forwarded and the status is
+  'stopped' unless the child finished anyway.
+  """
+  with open(log_path, 'a') as log:  # A resumed point adds to its log.
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                             env=_child_env())
+    if stop is not None:
+      stop.child = proc
+      if stop.signal_name:  # Arrived while starting it.
+        proc.send_signal(signal.SIGTERM)
     start, peak = time.time(), 0
     while proc.poll() is None:
       peak = max(peak, _rss_bytes(proc.pid))
@@ -86,6 +139,10 @@ def run_child(cmd: list[str], log_path: str, *, memory_limit_bytes: int,
         proc.wait()
         return 'failed', f'timeout after {timeout_s:.0f} s'
       time.sleep(POLL_S)
+  if stop is not None:
+    stop.child = None
+    if stop.signal_name and proc.returncode:
+      return 'stopped', f'{stop.signal_name} to the sweep runner'
   if proc.returncode == -signal.SIGKILL:
     return 'failed', (f'killed by SIGKILL (likely the kernel\'s out-of-memory '
                       f'killer; peak RSS seen {peak / 2**30:.1f} GiB)')
@@ -96,45 +153,94 @@ def run_child(cmd: list[str], log_path: str, *, memory_limit_bytes: int,
   return 'ok', ''
 
 
+def _point_differences(config, point_dir: str) -> list[str] | None:
+  """Fields in which `config` differs from the point's saved config (None:
+  nothing saved yet)."""
+  path = os.path.join(point_dir, POINT_CONFIG_FILE)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as e:
+    raise ConfigError(f'cannot read {path}: {e}; restore it or use a new '
+                      '--workdir') from None
+  if not isinstance(saved, dict):
+    raise ConfigError(f'{path} is not a point config; restore it or use a '
+                      'new --workdir')
+  new = json.loads(config.to_json_best_effort())
+  return [k for k in workdir_lib.config_differences(saved, new)
+          if k.split('.')[0] not in SWEEP_FIELDS]
+
+
+def check_point(point: dict[str, Any], base_config, sweep_dir: str) -> None:
+  """Refuses a point whose saved config is not the one the sweep gives it.
+
+  Raises:
+    ConfigError: naming the point, the fields and what to do.
+  """
+  point_dir = os.path.join(sweep_dir, point['name'])
+  differences = _point_differences(grid.apply(base_config, point), point_dir)
+  if differences:
+    shown = ', '.join(differences[:4]) + (
+        f' and {len(differences) - 4} more' if len(differences) > 4 else '')
+    raise ConfigError(
+        f'sweep point {point["name"]!r} in {sweep_dir} was run with another '
+        f'config (differs in {shown}); its results are not this sweep\'s: '
+        f'use a new --workdir, or move {point_dir} away to run it again '
+        '(nothing was changed)')
+
+
 def write_point(point: dict[str, Any], base_config,
                 sweep_dir: str) -> list[str]:
-  """Writes the point's resolved config; returns the command that runs it."""
+  """Writes the point's resolved config if new; returns its command."""
   config = grid.apply(base_config, point)
   point_dir = os.path.join(sweep_dir, point['name'])
-  os.makedirs(point_dir, exist_ok=True)
-  config_path = os.path.join(point_dir, 'point_config.json')
-  with open(config_path, 'w') as f:
-    f.write(config.to_json_best_effort(indent=1))
+  config_path = os.path.join(point_dir, POINT_CONFIG_FILE)
+  if _point_differences(config, point_dir) is None:
+    workdir_lib.write_text(point_dir, POINT_CONFIG_FILE,
+                           config.to_json_best_effort(indent=1))
   return [sys.executable, '-m', 'vit_jax.sweeps.run_point',
           f'--config_json={config_path}', f'--workdir={point_dir}',
           f'--max_memory_gb={base_config.sweep_memory_limit_gb}']
 
 
+def _read_result(path: str) -> dict[str, Any] | None:
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
 def run_point(point: dict[str, Any], base_config, sweep_dir: str, *,
-              retry_failed: bool) -> dict[str, Any]:
+              retry_failed: bool, stop: _StopRequest | None = None
+              ) -> dict[str, Any]:
   """Runs (or skips) one point; returns its result row."""
   config = grid.apply(base_config, point)
   point_dir = os.path.join(sweep_dir, point['name'])
   result_path = os.path.join(point_dir, point_lib.RESULT_FILE)
   row = {'name': point['name'], **point_lib.describe(config)}
-  if os.path.exists(result_path):
-    with open(result_path) as f:
-      saved = json.load(f)
-    if saved['status'] == 'ok' or not retry_failed:
-      return {**row, **saved}
+  saved = _read_result(result_path)
+  if saved and (saved.get('status') == 'ok'
+                or (saved.get('status') == 'failed' and not retry_failed)):
+    return {**row, **saved}
   cmd = write_point(point, base_config, sweep_dir)
   limit = base_config.sweep_memory_limit_gb
   start = time.time()
   status, reason = run_child(
       cmd, os.path.join(point_dir, 'log.txt'),
       memory_limit_bytes=int(limit * 2**30),
-      timeout_s=base_config.sweep_timeout_s)
+      timeout_s=base_config.sweep_timeout_s, stop=stop)
   if status == 'ok':
-    with open(result_path) as f:
-      return {**row, **json.load(f)}
+    # 'ok', or 'preempted' if the point was stopped and checkpointed.
+    return {**row, **(_read_result(result_path) or {
+        'status': 'failed', 'reason': 'the point wrote no result.json'})}
+  if status == 'stopped':  # Not a failure: nothing recorded, it reruns.
+    return {**row, 'status': 'preempted', 'reason': reason}
   failed = {'status': status, 'reason': reason, 'wall_s': time.time() - start}
-  with open(result_path, 'w') as f:
-    json.dump(failed, f, indent=1)
+  workdir_lib.write_text(point_dir, point_lib.RESULT_FILE,
+                         json.dumps(failed, indent=1))
   return {**row, **failed}
 
 
@@ -182,44 +288,92 @@ def _scaled(row, key, scale, spec):
   return None if value in (None, '') else format(value * scale, spec)
 
 
-def _checked_points(config) -> list[dict[str, Any]]:
+def _checked_points(config, sweep_dir: str) -> list[dict[str, Any]]:
+  """The points, each checked (config rules, saved config) before any runs.
+
+  Raises:
+    ConfigError: a duplicate name, an unknown field, a bad value or a point
+      whose saved config differs.
+  """
   points = list(config.sweep)
+  if not points:
+    raise ConfigError('config.sweep has no points')
   names = [p['name'] for p in points]
   duplicates = sorted({n for n in names if names.count(n) > 1})
   if duplicates:
     raise ConfigError(f'sweep point names must be unique: {duplicates}')
   for p in points:  # Every override must exist before anything runs.
-    grid.apply(config, p)
+    try:
+      config_validation.validate(grid.apply(config, p))
+    except ConfigError as e:
+      raise ConfigError(f'sweep point {p["name"]!r}: {e}') from None
+    check_point(p, config, sweep_dir)
   return points
 
 
 def print_commands(config, sweep_dir: str) -> None:
-  """Writes every point's config and prints one command per point.
+  """Writes every new point's config and prints one command per point.
 
   For clusters: submit each line as a job; afterwards `run_sweep` locally
-  skips the finished points and builds the tables and plots.
+  skips the finished points and builds the tables and plots. Configs of
+  points written before are left as they are (they must be the same).
   """
-  for p in _checked_points(config):
+  points = _checked_points(config, sweep_dir)
+  for p in points:
     print(' '.join(write_point(p, config, sweep_dir)))
 
 
 def run_sweep(config, sweep_dir: str, *, retry_failed: bool = False
               ) -> list[dict[str, Any]]:
-  """Runs every point of `config.sweep` into `sweep_dir`; returns the rows."""
-  points = _checked_points(config)
-  os.makedirs(sweep_dir, exist_ok=True)
-  with open(os.path.join(sweep_dir, 'sweep.json'), 'w') as f:
-    f.write(config.to_json_best_effort(indent=1))
-  rows = []
-  for i, p in enumerate(points):
-    print(f'[{i + 1}/{len(points)}] {p["name"]}', end=' ', flush=True)
-    row = run_point(p, config, sweep_dir, retry_failed=retry_failed)
-    print(row['status'] + (f': {row["reason"]}' if row.get('reason') else '')
-          + f' ({row.get("wall_s", 0):.0f} s)', flush=True)
-    rows.append(row)
-    write_results(rows, sweep_dir)
+  """Runs every point of `config.sweep` into `sweep_dir`; returns the rows.
+
+  Raises:
+    ConfigError: the sweep cannot run (nothing was written then).
+    Stopped: SIGTERM/SIGINT arrived; the running point was stopped (and
+      checkpointed, if it trains); the same command resumes.
+  """
+  points = _checked_points(config, sweep_dir)
+  with workdir_lib.exclusive(sweep_dir, is_writer=True), \
+      _StopRequest() as stop:
+    workdir_lib.write_text(sweep_dir, 'sweep.json',
+                           config.to_json_best_effort(indent=1))
+    rows = []
+    for i, p in enumerate(points):
+      print(f'[{i + 1}/{len(points)}] {p["name"]}', end=' ', flush=True)
+      row = run_point(p, config, sweep_dir, retry_failed=retry_failed,
+                      stop=stop)
+      print(row['status'] + (f': {row["reason"]}' if row.get('reason') else '')
+            + f' ({row.get("wall_s", 0):.0f} s)', flush=True)
+      rows.append(row)
+      write_results(rows, sweep_dir)
+      if stop.signal_name:
+        raise SweepStopped(p['name'], sweep_dir, stop.signal_name)
   written = plots.plot_all(rows, sweep_dir)
   print(summary_table(rows))
   print(f'results: {os.path.join(sweep_dir, "results.csv")}; plots: '
         f'{", ".join(os.path.basename(w) for w in written) or "none"}')
   return rows
+
+
+class SweepStopped(errors.Stopped):
+  """The sweep runner stopped on a signal; the point it ran was stopped."""
+
+  def __init__(self, point_name: str, sweep_dir: str, signal_name: str):
+    super().__init__(0, sweep_dir, signal_name)
+    self.args = (f'{signal_name} received: sweep stopped at point '
+                 f'{point_name!r} (a training point saved a checkpoint); run '
+                 'the same command to resume the sweep',)
+
+  def __str__(self):
+    return self.args[0]
+
+
+def check_all_ok(rows: list[dict[str, Any]], sweep_dir: str) -> None:
+  """Raises SweepFailedError if any point failed (after the tables are out)."""
+  failed = [r['name'] for r in rows if r.get('status') != 'ok']
+  if failed:
+    raise errors.SweepFailedError(
+        f'{len(failed)} of {len(rows)} sweep points did not succeed '
+        f'({", ".join(failed[:4])}{"..." if len(failed) > 4 else ""}); see '
+        f'{os.path.join(sweep_dir, "results.csv")}; --retry_failed runs '
+        'failed points again')

@@ -3,6 +3,7 @@ periodic, resumable, preemption-aware."""
 
 import errno
 import os
+import re
 import shutil
 from typing import Optional
 
@@ -99,6 +100,15 @@ class Checkpointer:
       self._manager.check_for_errors()
     except (OSError, ValueError, RuntimeError) as e:
       raise self._write_error(self._pending, e) from None
+    # Orbax's finalising thread logs (and swallows) a failed write; a save
+    # that is over but left no step folder is such a failure.
+    if self._pending is not None and not self._manager.is_saving_in_progress():
+      step, self._pending = self._pending, None
+      if not os.path.isdir(os.path.join(self.directory, str(step))):
+        self._pending = step
+        raise self._write_error(step, OSError(
+            errno.EIO, 'the asynchronous write did not complete (see '
+            f'{self.directory} for its temporary folder; is the disk full?)'))
 
   def wait(self) -> None:
     """Waits until the pending save is complete.
@@ -187,6 +197,11 @@ class Checkpointer:
       cause = f'{os.strerror(error.errno)} ({error.strerror})'
     else:
       cause = str(error).splitlines()[0] if str(error) else type(error).__name__
+      cause = cause[:200] + ('...' if len(cause) > 200 else '')
+    # The failure may be of the previous, asynchronous save: name that step.
+    failed = re.search(r'/(\d+)\.orbax-checkpoint-tmp', str(error))
+    if failed:
+      step = int(failed.group(1))
     return CheckpointWriteError(
         f'cannot write checkpoint{f" of step {step}" if step else ""} to '
         f'{self.directory}: {cause}; {kept}')

@@ -17,6 +17,8 @@ from typing import Mapping, Optional
 
 from tensorboardX import SummaryWriter
 
+from vit_jax.errors import WriteError
+
 
 METRICS_FILE = 'metrics.jsonl'
 
@@ -60,6 +62,7 @@ class MetricsLogger:
 
   def __init__(self, workdir: str, *, total_steps: int, is_writer: bool,
                resume_step: int = 0):
+    self._workdir = workdir
     self._total_steps = total_steps
     self._is_writer = is_writer
     self._jsonl = None
@@ -67,21 +70,28 @@ class MetricsLogger:
     self._start: Optional[tuple[float, int]] = None  # (time, step) of first log.
     if is_writer:
       path = os.path.join(workdir, METRICS_FILE)
-      _drop_rows_after(path, resume_step)
-      # Appended: a resumed run adds to its own history.
-      self._jsonl = open(path, 'a')
-      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
-                               purge_step=resume_step + 1)
+      try:
+        _drop_rows_after(path, resume_step)
+        # Appended: a resumed run adds to its own history.
+        self._jsonl = open(path, 'a')
+        self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
+                                 purge_step=resume_step + 1)
+      except OSError as e:
+        raise WriteError(f'cannot write to workdir {workdir}: {e}') from None
 
   def write(self, step: int, metrics: Mapping[str, float]) -> None:
     if not self._is_writer:
       return
     row = {'step': int(step), **{k: float(v) for k, v in metrics.items()}}
-    self._jsonl.write(json.dumps(row) + '\n')
-    self._jsonl.flush()
-    for name, value in row.items():
-      if name != 'step' and math.isfinite(value):
-        self._tb.add_scalar(name, value, step)
+    try:
+      self._jsonl.write(json.dumps(row) + '\n')
+      self._jsonl.flush()
+      for name, value in row.items():
+        if name != 'step' and math.isfinite(value):
+          self._tb.add_scalar(name, value, step)
+    except OSError as e:
+      raise WriteError(f'cannot write the metrics of step {step} to '
+                       f'{self._workdir}: {e}') from None
 
   def progress(self, step: int, metrics: Mapping[str, float]) -> None:
     """Prints `step/total, key metrics, ETA` on one line."""
@@ -104,5 +114,12 @@ class MetricsLogger:
 
   def close(self) -> None:
     if self._is_writer:
-      self._jsonl.close()
-      self._tb.close()
+      try:
+        self._jsonl.close()
+        self._tb.close()
+      except OSError:
+        # Not again at exit (tensorboardX's atexit hook would retry the
+        # flush and print a traceback below our error line).
+        for writer in (self._tb.all_writers or {}).values():
+          writer.event_writer._closed = True  # pylint: disable=protected-access
+        raise

@@ -3,12 +3,12 @@ user presses Ctrl-C (SIGINT).
 
 A preempted Cloud TPU VM (and Slurm, Kubernetes, `kill`) sends SIGTERM and
 waits a little before killing the process. The trainer asks `requested(step)`
-after every step; once true it saves a checkpoint at that step and exits 0, so
-the same command started again resumes there.
+after every step; once true it saves a checkpoint at that step and exits (0
+for SIGTERM, 130 for Ctrl-C), so the same command started again resumes there.
 
-One process: a SIGTERM or SIGINT handler records the signal; a second
-Ctrl-C aborts at once (KeyboardInterrupt), for a save that takes too long. Several processes: JAX's
-distributed runtime already watches SIGTERM and makes every host agree on the
+One process: a SIGTERM or SIGINT handler records the signal; a second Ctrl-C
+aborts at once (KeyboardInterrupt), for a save that takes too long. Several
+processes: JAX's distributed runtime already watches SIGTERM and makes every host agree on the
 step at which to stop (`CheckpointManager.reached_preemption`); a Python
 handler here would replace that one and leave the other hosts waiting.
 """

@@ -23,6 +23,7 @@ from vit_jax.training import config_validation
 from vit_jax.training import mesh as mesh_lib
 from vit_jax.training import optimizer as optimizer_lib
 from vit_jax.training import preemption
+from vit_jax.training import quiet_disk_errors
 from vit_jax.training import steps
 from vit_jax.training import train_state
 from vit_jax.training import workdir as workdir_lib
@@ -169,7 +170,8 @@ def restore_or_create_state(run: Run, ckpt: checkpointing.Checkpointer,
     try:
       state = ckpt.restore(abstract, data_iterator, step=step)
     except Exception as e:  # Orbax raises several types for a bad tree.
-      reason = f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'
+      detail = str(e).splitlines()[0].split(' See full')[0][:160]
+      reason = f'{type(e).__name__}: {detail}'
       first_error = first_error or reason
       skipped.append((step, reason))
       continue
@@ -318,7 +320,8 @@ def _train_in_workdir(run: Run, is_writer: bool) -> dict[str, float]:
   # From here on a SIGTERM or SIGINT only sets a flag: the loop saves after
   # its next step (the first one included, which compiles), and one that
   # comes while closing lets the finished run end normally.
-  with preemption.PreemptionWatcher(ckpt.reached_preemption) as watcher:
+  with preemption.PreemptionWatcher(ckpt.reached_preemption) as watcher, \
+      quiet_disk_errors.quiet_disk_errors():
     try:
       state = restore_or_create_state(run, ckpt, batches, set_aside=True)
       start = int(jax.device_get(state.step))

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import ml_collections
 
-from vit_jax.errors import ConfigError
+from vit_jax.errors import ConfigError, WriteError
 
 CONFIG_FILE = 'config.json'
 # Changing these between runs in one workdir keeps a checkpoint meaningful.
@@ -154,7 +154,7 @@ def save_record(workdir: str, config) -> None:
               sort_keys=True)
 
 
-def _write_json(workdir: str, name: str, value: Any, **dump_args) -> None:
+def write_text(workdir: str, name: str, text: str) -> None:
   """Writes WORKDIR/name atomically: a kill leaves the old or the new file.
 
   Raises:
@@ -165,10 +165,14 @@ def _write_json(workdir: str, name: str, value: Any, **dump_args) -> None:
     os.makedirs(workdir, exist_ok=True)
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
-      json.dump(value, f, **dump_args)
+      f.write(text)
     os.replace(tmp, path)
   except OSError as e:
-    raise ConfigError(f'cannot write to workdir {workdir}: {e}') from None
+    raise WriteError(f'cannot write to workdir {workdir}: {e}') from None
+
+
+def _write_json(workdir: str, name: str, value: Any, **dump_args) -> None:
+  write_text(workdir, name, json.dumps(value, **dump_args))
 
 
 LOCK_FILE = '.lock'
@@ -202,10 +206,14 @@ def exclusive(workdir: str, *, is_writer: bool) -> Iterator[None]:
       holder = f.read().strip() or 'unknown'
       raise ConfigError(f'workdir {workdir} is in use by another run (pid '
                         f'{holder}); wait for it or stop it first') from None
-    f.seek(0)
-    f.truncate()
-    f.write(str(os.getpid()))
-    f.flush()
+    try:
+      f.seek(0)
+      f.truncate()
+      f.write(str(os.getpid()))
+      f.flush()
+    except OSError as e:
+      fcntl.flock(f, fcntl.LOCK_UN)
+      raise WriteError(f'cannot write to workdir {workdir}: {e}') from None
     try:
       yield
     finally:
