@@ -88,6 +88,12 @@ BAD = {
     'batch_not_divisible_by_2_devices': (['--config.batch_size=15'], 2,
                                          'batch_size=15'),
     'typo_in_override': (['--config.modle.hidden_size=8'], 1, 'modle'),
+    'field_of_another_variant': (['--config.model.attention.k=4'], 1,
+                                 'no config field model.attention.k'),
+    'negative_learning_rate': (['--config.lr.base=-0.1'], 1,
+                               'config.lr.base=-0.1: must be > 0'),
+    'zero_batch': (['--config.batch_size=0'], 1, 'config.batch_size=0'),
+    'extra_positional_argument': (['extra'], 1, "unexpected argument(s) 'extra'"),
 }
 
 
@@ -272,3 +278,63 @@ def test_corrupt_image_stops_with_one_line_naming_it(cli, tmp_path):
   errors = [l for l in output.splitlines() if l.startswith('error:')]
   assert len(errors) == 1 and 'broken.png' in errors[0], output
   assert 'Traceback' not in output, output
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(cli, tmp_path):
+  """SIGINT (Ctrl-C) is handled like SIGTERM, with the exit code of an
+  interrupted command: one line, a checkpoint of the current step."""
+  command, env = cli
+  workdir = tmp_path / 'run'
+  log_path = tmp_path / 'run.log'
+  process = start(command(workdir, '--config.total_steps=10000000',
+                          '--config.checkpoint_every_steps=10000000'),
+                  env(1), log_path)
+  try:
+    _signal_when_logged(process, log_path, 'first step', signal.SIGINT)
+    code, output = finish(process, log_path)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  assert code == 130, output
+  assert 'Traceback' not in output, output
+  lines = [l for l in output.splitlines() if l.startswith('SIGINT')]
+  assert len(lines) == 1, output
+  step = int(lines[0].split('checkpoint saved at step ')[1].split()[0])
+  assert checkpoint_steps(workdir) == [step]
+
+
+def test_preempted_sweep_point_exits_0_and_is_recorded(cli, tmp_path):
+  """run_point, the command of a cluster job: SIGTERM is a preemption, not a
+  failure: exit 0, result.json says 'preempted', the rerun resumes."""
+  from test_training import tiny_config  # pylint: disable=g-import-not-at-top
+  _, env = cli
+  data_dir = str(tmp_path_data_dir(cli))
+  config = tiny_config(data_dir, total_steps=10000000,
+                       checkpoint_every_steps=10000000)
+  point_dir = tmp_path / 'point'
+  point_dir.mkdir()
+  (point_dir / 'point_config.json').write_text(config.to_json_best_effort())
+  args = [sys.executable, '-m', 'vit_jax.sweeps.run_point',
+          f'--config_json={point_dir / "point_config.json"}',
+          f'--workdir={point_dir}']
+  log_path = tmp_path / 'point.log'
+  process = start(args, env(1), log_path)
+  try:
+    _signal_when_logged(process, log_path, 'first step', signal.SIGTERM)
+    code, output = finish(process, log_path)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  assert code == 0, output
+  assert 'Traceback' not in output, output
+  with open(point_dir / 'result.json') as f:
+    result = json.load(f)
+  assert result['status'] == 'preempted'
+  assert checkpoint_steps(point_dir) == [result['step']]
+
+
+def tmp_path_data_dir(cli):
+  """The digits data_dir the `cli` fixture prepared (from its command)."""
+  command, _ = cli
+  flag = [a for a in command('x') if a.startswith('--config.data_dir=')][0]
+  return flag.split('=', 1)[1]
