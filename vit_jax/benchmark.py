@@ -17,6 +17,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from vit_jax import cli
+from vit_jax import errors
 from vit_jax import host_malloc
 from vit_jax.benchmarking import report
 
@@ -39,23 +41,35 @@ def _measure_here(config, kind: str) -> dict:
 
 
 def main(argv):
-  del argv
+  del argv  # parse_flags refused positional arguments.
   logging.set_verbosity(logging.WARNING)
-  if _KIND.value:  # Child: measure one kind, print one JSON line.
-    print('RESULT ' + json.dumps(_measure_here(_CONFIG.value, _KIND.value)))
-    return
+  from vit_jax.training import config_validation
+  try:
+    config_validation.validate(_CONFIG.value)
+    if _STEPS.value < 1:
+      raise errors.ConfigError(f'--steps={_STEPS.value}: must be >= 1')
+    if _KIND.value:  # Child: measure one kind, print one JSON line.
+      print('RESULT ' + json.dumps(_measure_here(_CONFIG.value, _KIND.value)))
+      return
+  except Exception as e:  # pylint: disable=broad-except
+    code = errors.exit_code(e)
+    if code is None:
+      raise
+    cli.fail(e, code=code)
   for kind in ('train', 'forward'):
     cmd = [sys.executable, '-m', 'vit_jax.benchmark', *sys.argv[1:],
            f'--kind={kind}']
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')]
     if proc.returncode or not lines:
-      err = (proc.stderr.strip().splitlines() or ['no output'])[-1]
-      print(f'{kind:>7}: failed: {err}', file=sys.stderr)
-      sys.exit(1)
+      err = proc.stderr.strip().splitlines() or ['no output']
+      reason = next((l for l in reversed(err) if l.startswith('error: ')),
+                    err[-1]).removeprefix('error: ')
+      cli.fail(f'{kind} benchmark failed: {reason}',
+               code=proc.returncode if proc.returncode > 0 else 1)
     print(report.format_row(json.loads(lines[-1][len('RESULT '):])), flush=True)
 
 
 if __name__ == '__main__':
   host_malloc.restart_with_huge_pages()
-  app.run(main)
+  app.run(main, flags_parser=lambda argv: cli.parse_flags(argv, _CONFIG))

@@ -17,6 +17,7 @@ from vit_jax import models
 from vit_jax.benchmarking import model_flops
 from vit_jax.benchmarking import step_memory
 from vit_jax.data import input_pipeline
+from vit_jax.training import config_checks
 from vit_jax.training import mesh as mesh_lib
 from vit_jax.training import optimizer as optimizer_lib
 from vit_jax.training import steps
@@ -74,6 +75,9 @@ def build_step(config, kind: str, image_shape=None):
   image_shape = tuple(image_shape or
                       input_pipeline.dataset_info(config).image_shape)
   model = models.get_model(config.model, config.num_classes)
+  # Shape errors (heads not dividing the width, too long for Linformer's
+  # max_length) as one-line ConfigErrors, before any compilation.
+  config_checks.check_model(config, model, image_shape)
   mesh = mesh_lib.make_mesh()
   schedule = optimizer_lib.learning_rate_schedule(config.lr, 1000)
   tx = optimizer_lib.make_optimizer(config, schedule)

@@ -157,14 +157,9 @@ def _point_differences(config, point_dir: str) -> list[str] | None:
   """Fields in which `config` differs from the point's saved config (None:
   nothing saved yet)."""
   path = os.path.join(point_dir, POINT_CONFIG_FILE)
-  if not os.path.exists(path):
+  if not os.path.lexists(path):
     return None
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-  except (OSError, ValueError) as e:
-    raise ConfigError(f'cannot read {path}: {e}; restore it or use a new '
-                      '--workdir') from None
+  saved = workdir_lib.read_json(path, what='the point config')
   if not isinstance(saved, dict):
     raise ConfigError(f'{path} is not a point config; restore it or use a '
                       'new --workdir')

@@ -1,12 +1,13 @@
 """Training and prediction from a config: the functions launch.py calls."""
 
+import contextlib
 import dataclasses
 import math
 import os
 import statistics
 import sys
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import flax.linen as nn
 import jax
@@ -264,12 +265,15 @@ class _Progress:
     self._since = (time.time(), step)
 
 
-def prepare_run(config, workdir: str) -> Run:
-  """Checks the config and the workdir, then records the run in it (for
-  scripts and tests that drive steps themselves).
+@contextlib.contextmanager
+def _locked_run(config, workdir: str) -> Iterator[tuple[Run, bool]]:
+  """Checks the config and the workdir (reading only), takes its lock,
+  checks again (another run may have started meanwhile), then records the
+  run; yields (run, is_writer) while holding the lock. A refused run has
+  changed nothing.
 
   Raises:
-    ConfigError: with a one-line message; nothing was written then.
+    ConfigError: with a one-line message.
   """
   run, class_names = build_run(config, workdir)
   check_workdir(run, class_names)
@@ -279,15 +283,24 @@ def prepare_run(config, workdir: str) -> Run:
     if is_writer:
       workdir_lib.save_record(workdir, config)
       workdir_lib.save_class_names(workdir, class_names)
-  return run
+    yield run, is_writer
+
+
+def prepare_run(config, workdir: str) -> Run:
+  """Checks the config and the workdir, then records the run in it (for
+  scripts and tests that drive steps themselves).
+
+  Raises:
+    ConfigError: with a one-line message; nothing was written then.
+  """
+  with _locked_run(config, workdir) as (run, _):
+    return run
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   """Trains (resuming from the workdir if possible) and returns final metrics.
 
-  Order: check the config, check the workdir (reading only), take its lock,
-  check again (another run may have started meanwhile), then write. A run
-  that is refused has changed nothing.
+  A run that is refused has changed nothing (see `_locked_run`).
 
   Raises:
     ConfigError: bad config or workdir, or a checkpoint that cannot be
@@ -296,14 +309,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     NonFiniteError: NaN/inf loss, gradient or parameters; nothing after the
       last good checkpoint was saved.
   """
-  run, class_names = build_run(config, workdir)
-  check_workdir(run, class_names)
-  is_writer = jax.process_index() == 0
-  with workdir_lib.exclusive(workdir, is_writer=is_writer):
-    check_workdir(run, class_names)
-    if is_writer:
-      workdir_lib.save_record(workdir, config)
-      workdir_lib.save_class_names(workdir, class_names)
+  with _locked_run(config, workdir) as (run, is_writer):
     return _train_in_workdir(run, is_writer)
 
 

@@ -54,6 +54,25 @@ def config_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
   return sorted(k for k in a.keys() & b.keys() if a[k] != b[k])
 
 
+def read_json(path: str, *, what: str) -> Any:
+  """The JSON value in `path` (None also if there is no such file).
+
+  Raises:
+    ConfigError: it cannot be read or is not JSON; nothing is touched.
+  """
+  if not os.path.lexists(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, UnicodeDecodeError) as e:
+    raise ConfigError(f'cannot read {what} {path}: {e}') from None
+  except json.JSONDecodeError as e:
+    raise ConfigError(
+        f'{what} {path} is not valid JSON ({e.msg} at line {e.lineno}); '
+        'restore it or use a new --workdir (nothing was changed)') from None
+
+
 def read_record(workdir: str) -> dict[str, Any] | None:
   """The run record WORKDIR/config.json as a dict; None if there is none.
 
@@ -65,16 +84,7 @@ def read_record(workdir: str) -> dict[str, Any] | None:
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.lexists(path):
     return None
-  try:
-    with open(path) as f:
-      record = json.load(f)
-  except (OSError, UnicodeDecodeError) as e:
-    raise ConfigError(f'cannot read the run record {path}: {e}') from None
-  except json.JSONDecodeError as e:
-    raise ConfigError(
-        f'the run record {path} is not valid JSON ({e.msg} at line '
-        f'{e.lineno}); restore it or use a new --workdir (nothing was '
-        'changed)') from None
+  record = read_json(path, what='the run record')
   missing = ([f for f in RECORD_FIELDS if f not in record]
              if isinstance(record, dict) else list(RECORD_FIELDS))
   if missing:
