@@ -10,7 +10,6 @@ On several hosts (Cloud TPU pods, Slurm), pass --jax_distributed on every
 host: `jax.distributed.initialize()` then finds the others.
 """
 
-import sys
 
 from absl import app
 from absl import flags
@@ -64,38 +63,35 @@ def main(argv):
   import jax  # Imported late: flag errors return before the slow imports.
   if _JAX_DISTRIBUTED.value:
     jax.distributed.initialize(**_process_args(_PROCESSES.value))
-  from vit_jax import errors
-  from vit_jax.training import config_validation
-  from vit_jax.training import trainer
   try:
-    config_validation.validate(config)
-    if config.get('sweep'):
-      from vit_jax.sweeps import runner
-      if _SWEEP_COMMANDS.value:
-        runner.print_commands(config, _WORKDIR.value)
-      else:
-        rows = runner.run_sweep(config, _WORKDIR.value,
-                                retry_failed=_RETRY_FAILED.value)
-        runner.check_all_ok(rows, _WORKDIR.value)
-    elif config.mode == 'predict':
-      trainer.predict(config, _WORKDIR.value)
-    elif config.mode == 'benchmark':
-      from vit_jax.benchmarking import report
-      from vit_jax.sweeps import point
-      print(report.format_row(point.run_point(config, _WORKDIR.value)))
-    else:
-      trainer.train_and_evaluate(config, _WORKDIR.value)
-  except errors.Stopped as e:
-    print(e, flush=True)  # A clean stop: the scheduler may restart us.
-    sys.exit(e.exit_code)
+    with cli.user_errors_exit():
+      _dispatch(config)
   except KeyboardInterrupt:  # Ctrl-C before training started, or twice.
     cli.fail('interrupted; checkpoints already complete are kept, the same '
              'command resumes from the latest', code=130)
-  except Exception as e:  # pylint: disable=broad-except
-    code = errors.exit_code(e)
-    if code is None:
-      raise  # A bug: its traceback is what a report needs.
-    cli.fail(e, code=code)
+
+
+def _dispatch(config) -> None:
+  """Runs what the config asks for: a sweep, predict, benchmark or train."""
+  from vit_jax.training import config_validation
+  from vit_jax.training import trainer
+  config_validation.validate(config)
+  if config.get('sweep'):
+    from vit_jax.sweeps import runner
+    if _SWEEP_COMMANDS.value:
+      runner.print_commands(config, _WORKDIR.value)
+    else:
+      rows = runner.run_sweep(config, _WORKDIR.value,
+                              retry_failed=_RETRY_FAILED.value)
+      runner.check_all_ok(rows, _WORKDIR.value)
+  elif config.mode == 'predict':
+    trainer.predict(config, _WORKDIR.value)
+  elif config.mode == 'benchmark':
+    from vit_jax.benchmarking import report
+    from vit_jax.sweeps import point
+    print(report.format_row(point.run_point(config, _WORKDIR.value)))
+  else:
+    trainer.train_and_evaluate(config, _WORKDIR.value)
 
 
 if __name__ == '__main__':

@@ -230,6 +230,17 @@ def _signal_when_logged(process, log_path, text, sig):
   raise AssertionError(f'{text!r} never appeared in {log_path}')
 
 
+def run_and_signal(args, env, log_path, text, sig):
+  """Runs `args`, sends `sig` once `text` is logged; returns (code, output)."""
+  process = start(args, env, log_path)
+  try:
+    _signal_when_logged(process, log_path, text, sig)
+    return finish(process, log_path)
+  finally:
+    if process.poll() is None:
+      process.kill()
+
+
 def test_sigterm_saves_a_checkpoint_exits_0_and_resumes(cli, tmp_path):
   """SIGTERM (preemption) mid-run: a checkpoint at the current step, exit 0,
   one line saying so; the same command resumes from that step."""
@@ -240,14 +251,9 @@ def test_sigterm_saves_a_checkpoint_exits_0_and_resumes(cli, tmp_path):
                  '--config.checkpoint_every_steps=10000000')
   saved = []
   for attempt, wait_for in enumerate(['first step', 'resumed from step']):
-    log_path = tmp_path / f'run{attempt}.log'
-    process = start(args, env(1), log_path)
-    try:
-      _signal_when_logged(process, log_path, wait_for, signal.SIGTERM)
-      code, output = finish(process, log_path)
-    finally:
-      if process.poll() is None:
-        process.kill()
+    code, output = run_and_signal(args, env(1),
+                                  tmp_path / f'run{attempt}.log', wait_for,
+                                  signal.SIGTERM)
     assert code == 0, output
     lines = [l for l in output.splitlines() if l.startswith('SIGTERM')]
     assert len(lines) == 1, output
@@ -285,16 +291,10 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(cli, tmp_path):
   interrupted command: one line, a checkpoint of the current step."""
   command, env = cli
   workdir = tmp_path / 'run'
-  log_path = tmp_path / 'run.log'
-  process = start(command(workdir, '--config.total_steps=10000000',
-                          '--config.checkpoint_every_steps=10000000'),
-                  env(1), log_path)
-  try:
-    _signal_when_logged(process, log_path, 'first step', signal.SIGINT)
-    code, output = finish(process, log_path)
-  finally:
-    if process.poll() is None:
-      process.kill()
+  code, output = run_and_signal(
+      command(workdir, '--config.total_steps=10000000',
+              '--config.checkpoint_every_steps=10000000'),
+      env(1), tmp_path / 'run.log', 'first step', signal.SIGINT)
   assert code == 130, output
   assert 'Traceback' not in output, output
   lines = [l for l in output.splitlines() if l.startswith('SIGINT')]
@@ -317,14 +317,8 @@ def test_preempted_sweep_point_exits_0_and_is_recorded(cli, tmp_path):
   args = [sys.executable, '-m', 'vit_jax.sweeps.run_point',
           f'--config_json={point_dir / "point_config.json"}',
           f'--workdir={point_dir}']
-  log_path = tmp_path / 'point.log'
-  process = start(args, env(1), log_path)
-  try:
-    _signal_when_logged(process, log_path, 'first step', signal.SIGTERM)
-    code, output = finish(process, log_path)
-  finally:
-    if process.poll() is None:
-      process.kill()
+  code, output = run_and_signal(args, env(1), tmp_path / 'point.log',
+                                'first step', signal.SIGTERM)
   assert code == 0, output
   assert 'Traceback' not in output, output
   with open(point_dir / 'result.json') as f:

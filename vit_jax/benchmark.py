@@ -44,18 +44,13 @@ def main(argv):
   del argv  # parse_flags refused positional arguments.
   logging.set_verbosity(logging.WARNING)
   from vit_jax.training import config_validation
-  try:
+  with cli.user_errors_exit():
     config_validation.validate(_CONFIG.value)
     if _STEPS.value < 1:
       raise errors.ConfigError(f'--steps={_STEPS.value}: must be >= 1')
     if _KIND.value:  # Child: measure one kind, print one JSON line.
       print('RESULT ' + json.dumps(_measure_here(_CONFIG.value, _KIND.value)))
       return
-  except Exception as e:  # pylint: disable=broad-except
-    code = errors.exit_code(e)
-    if code is None:
-      raise
-    cli.fail(e, code=code)
   for kind in ('train', 'forward'):
     cmd = [sys.executable, '-m', 'vit_jax.benchmark', *sys.argv[1:],
            f'--kind={kind}']

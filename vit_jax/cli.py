@@ -1,6 +1,7 @@
 """What the command-line entry points share: one-line errors and flag parsing
 that turns every bad flag or config override into such a line."""
 
+import contextlib
 import difflib
 import importlib.util
 import logging as std_logging
@@ -11,11 +12,31 @@ from typing import NoReturn
 from absl import flags
 from absl import logging as absl_logging
 
+from vit_jax import errors
+
 
 def fail(message, code: int = 2) -> NoReturn:
   """Ends the program with one line on stderr, as every bad input should."""
   print(f'error: {" ".join(str(message).split())}', file=sys.stderr)
   sys.exit(code)
+
+
+@contextlib.contextmanager
+def user_errors_exit():
+  """Ends the program on a user-facing error (vit_jax.errors) as it should:
+  a signal stop prints its line and exits with its code; the others end in
+  one `error:` line with theirs. Any other exception is a bug and keeps its
+  traceback."""
+  try:
+    yield
+  except errors.Stopped as e:
+    print(e, flush=True)  # A clean stop: the scheduler may restart us.
+    sys.exit(e.exit_code)
+  except Exception as e:  # pylint: disable=broad-except
+    code = errors.exit_code(e)
+    if code is None:
+      raise
+    fail(e, code=code)
 
 
 def quiet_library_logs() -> None:

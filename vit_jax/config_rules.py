@@ -15,7 +15,6 @@ from vit_jax.errors import ConfigError
 Rule = Callable[[Any], Optional[str]]
 
 
-
 def _is_int(value) -> bool:
   return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -119,7 +118,7 @@ _MISSING = object()
 
 
 def lookup(section, dotted: str) -> Any:
-  """section.a.b for 'a.b', or MISSING if a level is absent."""
+  """section.a.b for 'a.b', or _MISSING if a level is absent."""
   node = section
   for key in dotted.split('.'):
     try:

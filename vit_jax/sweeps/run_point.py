@@ -12,7 +12,6 @@ memory).
 
 import json
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -24,6 +23,7 @@ from vit_jax import deterministic_kernels
 from vit_jax import errors
 from vit_jax import host_malloc
 from vit_jax.sweeps import point
+from vit_jax.training import workdir as workdir_lib
 
 _CONFIG_JSON = flags.DEFINE_string('config_json', None, 'Resolved config.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Point workdir.')
@@ -35,20 +35,16 @@ flags.mark_flags_as_required(['config_json', 'workdir'])
 
 
 def _write_result(workdir: str, row: dict) -> None:
-  tmp = os.path.join(workdir, point.RESULT_FILE + '.tmp')
-  with open(tmp, 'w') as f:
-    json.dump(row, f, indent=1)
-  os.replace(tmp, os.path.join(workdir, point.RESULT_FILE))
+  workdir_lib.write_text(workdir, point.RESULT_FILE, json.dumps(row, indent=1))
 
 
 def _read_config(path: str) -> ml_collections.ConfigDict:
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-  except (OSError, ValueError) as e:
-    cli.fail(f'cannot read --config_json={path}: {e}')
+  if not os.path.exists(path):
+    raise errors.ConfigError(f'--config_json={path}: no such file')
+  saved = workdir_lib.read_json(path, what='--config_json')
   if not isinstance(saved, dict):
-    cli.fail(f'--config_json={path} is not a config (a JSON object)')
+    raise errors.ConfigError(
+        f'--config_json={path} is not a config (a JSON object)')
   return ml_collections.ConfigDict(saved)
 
 
@@ -56,28 +52,24 @@ def main(argv):
   if len(argv) > 1:
     cli.fail(f'unexpected argument(s) {" ".join(argv[1:])!r}')
   logging.set_verbosity(logging.WARNING)
-  config = _read_config(_CONFIG_JSON.value)
+  with cli.user_errors_exit():
+    config = _read_config(_CONFIG_JSON.value)
   if config.get('deterministic'):  # As launch.py does, per point.
     deterministic_kernels.use_deterministic_kernels()
   if _JAX_DISTRIBUTED.value:
     import jax
     jax.distributed.initialize()
   limit = _MAX_MEMORY_GB.value
-  try:
-    row = point.run_point(config, _WORKDIR.value,
-                          None if limit is None else int(limit * 2**30))
-  except errors.Stopped as e:
-    _write_result(_WORKDIR.value, {'status': 'preempted', 'step': e.step,
-                                   'reason': str(e)})
-    print(e, flush=True)
-    sys.exit(e.exit_code)
-  except Exception as e:  # pylint: disable=broad-except
-    code = errors.exit_code(e)
-    if code is None:
-      raise  # A bug: the traceback goes to the point's log.
-    cli.fail(e, code=code)
-  row['status'] = 'ok'
-  _write_result(_WORKDIR.value, row)
+  with cli.user_errors_exit():
+    try:
+      row = point.run_point(config, _WORKDIR.value,
+                            None if limit is None else int(limit * 2**30))
+    except errors.Stopped as e:  # Recorded, then exits as any stop does.
+      _write_result(_WORKDIR.value, {'status': 'preempted', 'step': e.step,
+                                     'reason': str(e)})
+      raise
+    row['status'] = 'ok'
+    _write_result(_WORKDIR.value, row)
 
 
 if __name__ == '__main__':

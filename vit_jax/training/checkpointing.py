@@ -17,6 +17,16 @@ from vit_jax.training.train_state import TrainState
 
 # Metadata, the input state and OCDBT's index, beyond the arrays' bytes.
 _SAVE_OVERHEAD = 2**20
+# What orbax and tensorstore raise for a write that failed (disk full, ...).
+_WRITE_ERRORS = (OSError, ValueError, RuntimeError)
+
+
+def saved_steps(workdir: str) -> list[int]:
+  """Steps of the complete checkpoints in WORKDIR/checkpoints, oldest first,
+  from the folder names alone (orbax renames a step's folder when done)."""
+  path = os.path.join(workdir, 'checkpoints')
+  names = os.listdir(path) if os.path.isdir(path) else []
+  return sorted(int(n) for n in names if n.isdigit())
 
 
 class Checkpointer:
@@ -98,7 +108,7 @@ class Checkpointer:
     """
     try:
       self._manager.check_for_errors()
-    except (OSError, ValueError, RuntimeError) as e:
+    except _WRITE_ERRORS as e:
       raise self._write_error(self._pending, e) from None
     # Orbax's finalising thread logs (and swallows) a failed write; a save
     # that is over but left no step folder is such a failure.
@@ -118,7 +128,7 @@ class Checkpointer:
     """
     try:
       self._manager.wait_until_finished()
-    except (OSError, ValueError, RuntimeError) as e:
+    except _WRITE_ERRORS as e:
       raise self._write_error(self._pending, e) from None
 
   def should_save(self, step: int) -> bool:
@@ -149,7 +159,7 @@ class Checkpointer:
               state=ocp.args.StandardSave(state),
               data=grain.checkpoint.CheckpointSave(data_iterator)),
           force=True)
-    except (OSError, ValueError, RuntimeError) as e:
+    except _WRITE_ERRORS as e:
       raise self._write_error(step, e) from None
     if saved:
       self._pending = step
@@ -181,16 +191,15 @@ class Checkpointer:
     finally:
       try:
         self._manager.close()
-      except (OSError, ValueError, RuntimeError):
+      except _WRITE_ERRORS:
         pass  # The failure itself was raised by wait().
 
   def _write_error(self, step, error: Exception) -> CheckpointWriteError:
     try:  # Let an earlier async save finish, so that it counts as complete.
       self._manager.wait_until_finished()
-    except (OSError, ValueError, RuntimeError):
+    except _WRITE_ERRORS:
       pass  # That one failed too: it is not listed below.
-    complete = sorted(int(n) for n in os.listdir(self.directory)
-                      if n.isdigit()) if os.path.isdir(self.directory) else []
+    complete = saved_steps(os.path.dirname(self.directory))
     kept = (f'earlier checkpoints are intact (latest complete: step '
             f'{complete[-1]})' if complete else 'no earlier checkpoint')
     if isinstance(error, OSError) and error.strerror:

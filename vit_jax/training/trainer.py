@@ -83,13 +83,6 @@ def build_run(config, workdir: str) -> tuple[Run, list[str]]:
   return run, class_names
 
 
-def _saved_steps(workdir: str) -> list[int]:
-  """Complete checkpoint steps in the workdir, read from the folder names."""
-  path = os.path.join(workdir, 'checkpoints')
-  names = os.listdir(path) if os.path.isdir(path) else []
-  return sorted(int(n) for n in names if n.isdigit())
-
-
 def check_workdir(run: Run, class_names: list[str]) -> None:
   """Everything about the workdir that could refuse this run; reads only.
 
@@ -100,7 +93,7 @@ def check_workdir(run: Run, class_names: list[str]) -> None:
   workdir = run.workdir
   if workdir_lib.check(workdir, run.config):
     workdir_lib.check_class_names(workdir, class_names)
-  steps_saved = _saved_steps(workdir)
+  steps_saved = checkpointing.saved_steps(workdir)
   if steps_saved and steps_saved[-1] > run.total_steps:
     raise config_checks.ConfigError(
         f'the run in {workdir} is at step {steps_saved[-1]}, past this '
@@ -409,15 +402,14 @@ def predict(config, workdir: str, *, repeats: int = 3) -> np.ndarray:
   """
   run, _ = build_run(config, workdir)
   workdir_lib.check(workdir, config, allowed=workdir_lib.READ_ONLY_CHANGES)
-  params = None
-  if _saved_steps(workdir):
+  if checkpointing.saved_steps(workdir):
     ckpt = checkpointing.Checkpointer(workdir, every_steps=1,
                                       max_to_keep=None, read_only=True)
     try:
       params = restore_or_create_state(run, ckpt).params
     finally:
       ckpt.close()
-  if params is None:
+  else:  # A read-only manager needs the folder: fresh weights without it.
     params = train_state.init_params(run.model, run.info.image_shape,
                                      config.seed)
   batch = config.predict_batch_size
