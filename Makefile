@@ -9,10 +9,13 @@ WORKDIR ?= runs/$(subst .py:,_,$(notdir $(CONFIG)))
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+# The pinned dependencies, then this checkout as an editable package (so
+# tests, scripts and sweep children import vit_jax from anywhere).
+$(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 # Trains the default experiment (override: make run CONFIG=configs/default.py:linformer).

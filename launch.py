@@ -16,8 +16,8 @@ from absl import flags
 from ml_collections import config_flags
 
 from vit_jax import cli
-from vit_jax import deterministic_kernels
-from vit_jax import host_malloc
+from vit_jax.runtime import deterministic_kernels
+from vit_jax.runtime import host_malloc
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file, optionally with an argument: file.py:arg.',
@@ -72,9 +72,8 @@ def main(argv):
 
 
 def _dispatch(config) -> None:
-  """Runs what the config asks for: a sweep, predict, benchmark or train."""
+  """A sweep (many runs), or the one run of the config's mode."""
   from vit_jax.training import config_validation
-  from vit_jax.training import trainer
   config_validation.validate(config)
   if config.get('sweep'):
     from vit_jax.sweeps import runner
@@ -84,14 +83,12 @@ def _dispatch(config) -> None:
       rows = runner.run_sweep(config, _WORKDIR.value,
                               retry_failed=_RETRY_FAILED.value)
       runner.check_all_ok(rows, _WORKDIR.value)
-  elif config.mode == 'predict':
-    trainer.predict(config, _WORKDIR.value)
-  elif config.mode == 'benchmark':
-    from vit_jax.benchmarking import report
-    from vit_jax.sweeps import point
-    print(report.format_row(point.run_point(config, _WORKDIR.value)))
   else:
-    trainer.train_and_evaluate(config, _WORKDIR.value)
+    from vit_jax.sweeps import point
+    row = point.result_row(config, _WORKDIR.value)
+    if config.mode == 'benchmark':
+      from vit_jax.benchmarking import report
+      print(report.format_row(row))
 
 
 if __name__ == '__main__':

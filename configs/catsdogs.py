@@ -34,21 +34,19 @@ image (the seed resized the short side to 256 and center-cropped 224).
   python launch.py --config=configs/catsdogs.py:linformer --workdir=runs/cd_smoke \
       --config.total_steps=5 --config.eval_every_steps=5
 
-Expected on the 2-core CPU machine (measured 2026-12-01): the train step alone
-runs ~235-248 images/s and inference ~810-910 images/s
-(`python -m vit_jax.benchmark --config=configs/catsdogs.py:linformer`; the
-PyTorch seed 137-142 and 436-454 in the same runs of experiments/peer/compare.py:
-JAX/peer 1.66-1.81x training, 1.86-2.00x inference, the lower figures with
-the seed on huge pages too), and ~150-180 images/s end to end (launch.py,
-60 steps) on a folder of 1,200 500x375 JPEGs (decoding shares the 2 cores),
-so 20 epochs of Kaggle's 20k training images take ~40 min;
-accuracy ~0.68 after 20 epochs is the seed's figure (not reproduced here: no
-Kaggle data offline). The 5-step smoke run takes ~30 s including start-up and
-compilation.
+Expected on a 2-core CPU: the train step alone runs ~230-250 images/s and
+inference ~810-910 images/s
+(`python -m vit_jax.benchmark --config=configs/catsdogs.py:linformer`), about
+1.7-1.8x the PyTorch seed in training and 1.9-2.0x in inference
+(experiments/peer/compare.py); ~150-180 images/s end to end from a folder of
+JPEGs (decoding shares the cores), so 20 epochs of Kaggle's 20k training
+images take ~40 min; accuracy ~0.68 after 20 epochs is the seed's figure (not
+reproduced here: no Kaggle data offline). The 5-step smoke run takes ~30 s
+including start-up and compilation. Measured figures: docs/results.md.
 """
 
 from configs import common
-from vit_jax.data import folder
+from vit_jax.data.sources import folder
 
 IMAGE_SIZE, PATCH_SIZE = 224, 32
 

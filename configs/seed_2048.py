@@ -11,7 +11,8 @@ One timed forward pass on one image (the default mode of this config):
 Expected on the 2-core CPU machine: ~20 s for start-up and compilation, then
 a forward pass of a few seconds; prints logits [1, 1000]. Training is
 possible (--config.mode=train) but takes minutes per step on CPU.
-`seed_2048.py:full` gives the same model with full attention.
+`seed_2048.py:full` gives the same model with full attention. Measured
+figures: docs/results.md.
 """
 
 from configs import common

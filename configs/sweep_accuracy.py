@@ -20,27 +20,19 @@ accuracy on the whole test split at the end.
 Writes results.csv and test_accuracy_<dataset>.png (accuracy vs n, a line per
 attention).
 
-Measured on the 2-core CPU machine (2026-12-01):
-  * `quick` (8 points, n <= 257, 300 steps): 3.9 min (9.2 min before this
-    day's speed work, under load). Test accuracy:
-        n     digits full  digits linformer  pathfinder full  pathf. linformer
-       65        0.864          0.978             0.500            0.509
-      257        0.822          0.978             0.500            0.500
-    Pathfinder is at chance: it needs far longer training than a CPU allows
-    (LRA trains for hours on accelerators).
-  * `steps=600` (all 12 points, n up to 1,025): 62.6 min (the two full
-    points at n = 1,025 took 23 min each). Test accuracy:
-        n     digits full  digits linformer  pathfinder full  pathf. linformer
-       65        0.953          0.975             0.503            0.500
-      257        0.931          0.975             0.500            0.500
-     1025        0.872          0.964             0.508            0.500
-  * The full sweep (12 points, 1,500 steps) was NOT run; its accuracies are
-    not measured. All 12 points ran as a 30-step probe (`steps=30`,
-    --config.lr.warmup_steps=10; 5.6 min), which measured training images/s
-    at n = 65 / 257 / 1,025: full ~1,800-3,000 / ~310 / ~27.5 (chunked),
-    Linformer ~2,000-2,600 / ~770-950 / ~195-220. So 1,500 steps take ~1 h
-    for each full point at n = 1,025 and ~2.5 h for the whole sweep here: run
-    it on an accelerator, or with `steps=` lowered.
+Expected on a 2-core CPU:
+  * `quick` (8 points, n <= 257, 300 steps): ~4-10 min. Test accuracy on
+    digits ~0.97-0.98 with Linformer k=32 and ~0.8-0.9 with full attention;
+    Pathfinder at chance (~0.50-0.51): it needs far longer training than a
+    CPU allows (LRA trains for hours on accelerators).
+  * `steps=600` (all 12 points, n up to 1,025): ~1 h, of which ~45 min are
+    the two full points at n = 1,025. Digits: Linformer ~0.96-0.98, full
+    ~0.87-0.95 (falling with n); Pathfinder still at chance.
+  * The full sweep (12 points, 1,500 steps) has not been run: ~2.5 h
+    estimated here (~1 h for each full point at n = 1,025). Run it on an
+    accelerator, or with `steps=` lowered; `steps=30
+    --config.lr.warmup_steps=10` (~6-7 min) checks that every point runs.
+Measured figures: docs/results.md.
 """
 
 from configs import common

@@ -7,11 +7,11 @@ of side 32..512 -> n = 65..16,385 tokens (cls included). Attention: full
 For each point and each of {train step, forward pass}: compile time, step time
 (median/min/max of `benchmark.steps` after a warm-up), images/s, tokens/s,
 XLA's memory plan, the measured step memory (RSS growth while the steps run:
-on XLA:CPU, YNNPACK fusions allocate outside XLA's plan: the full-attention
-forward pass at n = 4,097 plans 0.05 GiB and grows RSS by 0.55 GiB), peak RSS,
+on XLA:CPU, YNNPACK fusions allocate outside XLA's plan, so for full
+attention's forward pass RSS can grow by ~10x the plan), peak RSS,
 model FLOPs (the matmuls by definition, train = 3 x forward;
 vit_jax/benchmarking/model_flops.py) next to XLA's cost-analysis FLOPs (which
-count a loop body once: 'chunked' came out at 40%), model FLOP/s and their
+count a loop body once, so undercount 'chunked'), model FLOP/s and their
 fraction of the dense f32 matmul FLOP/s measured in the same point.
 
   python launch.py --config=configs/sweep_seqlen.py --workdir=runs/sweep_seqlen
@@ -26,19 +26,20 @@ re-running skips finished points. Points whose XLA memory plan exceeds
 `sweep_memory_limit_gb` are recorded as out of memory without running (full
 einsum/xla at n = 16,385), and points killed for memory are recorded as such.
 
-Measured on the 2-core CPU machine (2026-12-01; experiments/seqlen_targets.py:
-variants interleaved in one process, medians; 5-7 rounds), train step at
-n = 4,097: Linformer k=256 0.29-0.35 s (57-63% of the matmul FLOP/s measured
-alongside; XLA plan 0.53 GiB). Full einsum 1.04-1.26 s (55-58%) with malloc
-keeping its memory (see vit_jax/host_malloc.py), 1.2-2.2 s with the default
-huge pages, where the kernel zeroes its 1.6 GiB of fresh temporaries every
-step (0.4-1.6 s of system time): run compute-bound, Linformer is 3.6-3.8x
-faster, for 3.45x fewer model FLOPs (78.5 vs 271 GFLOP). Chunked 1.23-1.43 s
-= 1.03-1.14x einsum compute-bound (0.82x under the default), plan 0.53 GiB;
-at n = 16,385: 21.5 s per step, plan 1.68 GiB. At n = 1,025 the einsum train
-step reached 46-55% of the matmul FLOP/s (53-55% with malloc keeping its
-memory). Linformer k=256 from n = 1,025 to 16,385: 0.079 / 0.155 / 0.301 /
-0.629 / 1.31 s, log-log slope 1.01. For long sequences set
+Expected on a 2-core CPU (train steps; experiments/seqlen_targets.py runs
+the same models interleaved in one process, for ratios on a shared machine):
+at n = 4,097, Linformer k=256 ~0.3-0.35 s and full einsum ~1.0-1.3 s when
+both are compute-bound (malloc keeping its memory, below), i.e. Linformer
+~3.5-4x faster for ~3.5x fewer model FLOPs, both at ~55-65% of the matmul
+FLOP/s; under the default huge pages full attention takes up to ~2.2 s, the
+kernel zeroing its fresh temporaries every step (vit_jax/runtime/host_malloc.py).
+XLA's plan: Linformer about a third of full einsum's (~0.5 vs ~1.6 GiB).
+Chunked within ~1.0-1.15x einsum's step at a third of its plan; at
+n = 16,385 it trains at ~20-30 s per step with a plan under 2 GiB (einsum
+would need 57.5 GiB). At n = 1,025 the einsum train step runs at ~45-65% of
+the matmul FLOP/s. Linformer's step time grows about linearly in n (log-log
+slope ~1.0-1.1 from n = 1,025 to 16,385). `quick,kinds=train` (22 points)
+takes ~10 min. Measured figures: docs/results.md. For long sequences set
 GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_max=0:glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=17179869184
 before launching. The full sweep takes hours, dominated by full attention at n >= 9,217: run it
 with `only=`/`max_n=` subsets or on an accelerator.

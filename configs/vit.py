@@ -17,8 +17,10 @@ preset's, else 1000 and 224).
       --workdir=gs://.../ti16 --jax_distributed  # a TPU pod
 
 Expected on the 2-core CPU machine: predict of one 224² image with B/16 takes
-~10 s including compilation. Training at these sizes is for accelerators:
+~10 s including compilation (the forward pass itself ~0.5 s) and prints
+logits [1, 1000]. Training at these sizes is for accelerators:
 a B/16 step of batch 512 is ~45 TFLOP (hours per step on this CPU).
+Measured figures: docs/results.md.
 """
 
 from configs import common

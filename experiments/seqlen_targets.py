@@ -8,8 +8,8 @@ matmul sample joins every round, so the utilisation's denominator sees the
 same load. Reported per variant: median and min step time, median process CPU
 time per step (all threads; less sensitive to other users than wall time) and
 its system part (the kernel faulting in and zeroing the pages of the step's
-freshly allocated temporaries: 0.4 s of full attention's 1.2 s step at
-n = 4,097 even with huge pages, vit_jax/host_malloc.py), model FLOPs (vit_jax/benchmarking/
+freshly allocated temporaries: a third or more of full attention's step at
+n = 4,097 even with huge pages, vit_jax/runtime/host_malloc.py), model FLOPs (vit_jax/benchmarking/
 model_flops.py), utilisation = model FLOP/s / matmul FLOP/s (medians), XLA's
 memory plan, and wall-time ratios of medians to the first variant. With
 several sequence lengths of one attention, the log-log slope of step time
@@ -34,6 +34,8 @@ compiler options KEY=VALUE[,...] of that variant, e.g.
   .venv/bin/python experiments/seqlen_targets.py --rounds=3 \
       1K=linformer_k256@128 2K=linformer_k256@128x256 4K=linformer_k256@256 \
       8K=linformer_k256@256x512 16K=linformer_k256@512
+
+Measured figures for these commands: docs/results.md.
 """
 
 import argparse
@@ -50,7 +52,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import sweep_seqlen  # noqa: E402
-from vit_jax import host_malloc  # noqa: E402
+from vit_jax.runtime import host_malloc  # noqa: E402
 from vit_jax.sweeps import grid  # noqa: E402
 
 

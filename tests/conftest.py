@@ -1,9 +1,7 @@
 """Test setup: 8 fake CPU devices, set before JAX is imported anywhere."""
 
 import os
-import sys
 
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=8')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

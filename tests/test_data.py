@@ -1,8 +1,11 @@
-"""Tests of vit_jax/data: digits builder, synthetic source, preprocessing ops
-and the deterministic, resumable, process-sliced batch iterators. Offline."""
+"""Tests of vit_jax/data: digits builder, synthetic source, preprocessing ops,
+the source registry (a non-image kind registered here), the input config
+fields, and the deterministic, resumable, process-sliced batch iterators.
+Offline."""
 
 import io
 import itertools
+import json
 import threading
 import time
 
@@ -13,17 +16,25 @@ from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
+from configs import common
+from vit_jax import config_rules
 from vit_jax import data
+from vit_jax import errors
 from vit_jax.data import digits
-from vit_jax.data import preprocess
-from vit_jax.data import synthetic
+from vit_jax.data import sources
+from vit_jax.data.ops import preprocess
+from vit_jax.data.sources import registry
+from vit_jax.data.sources import synthetic
+from vit_jax.training import config_validation
+from vit_jax.training import workdir
 
 
 def make_config(data_dir, **overrides) -> ml_collections.ConfigDict:
-  config = ml_collections.ConfigDict(dict(
-      seed=3, dataset='digits', data_dir=str(data_dir), dataset_fallback=None,
-      train_split='train', test_split='test', num_classes=10, image_size=16,
-      batch_size=32, eval_batch_size=100, input=dict(random_shift=2),
+  config = common.trainer_defaults()
+  config.update(dict(
+      seed=3, dataset='digits', data_dir=str(data_dir), num_classes=10,
+      image_size=16, batch_size=32, eval_batch_size=100,
+      input=dict(random_shift=2),
       synthetic=dict(num_train=512, num_test=200, channels=3)))
   config.update(overrides)
   return config
@@ -226,12 +237,6 @@ def test_not_prepared_tfds_dataset_raises_with_build_command(tmp_path):
           f'--data_dir={tmp_path}') in message
 
 
-def test_unknown_dataset_name_is_named_as_unknown(tmp_path):
-  config = make_config(tmp_path, dataset='cifar_ten', num_classes=10)
-  with pytest.raises(ValueError, match="unknown dataset 'cifar_ten'.*folder:DIR"):
-    data.dataset_info(config)
-
-
 def test_not_prepared_tfds_dataset_falls_back_to_synthetic(tmp_path, caplog):
   config = make_config(tmp_path, dataset='cats_vs_dogs', num_classes=2,
                        dataset_fallback='synthetic', image_size=12,
@@ -309,3 +314,140 @@ def test_tfds_encoded_images_of_mixed_sizes(tmp_path):
   assert seen == set(labels)
   config.batch_size = 6
   assert take(data.train_batches(config), 1)[0]['image'].shape == (6, 8, 8, 3)
+
+
+# --- sources: the registry, non-image datasets, config fields ---------------
+
+
+class TokenSource(sources.Source):
+  """Example i: tokens i+1 .. i+n padded with zeros to 6, n = 1 + (i % 6)
+  real tokens; label n % 2."""
+
+  def __init__(self, name: str, size: int):
+    self.name = name
+    self.class_names = ['even', 'odd']
+    self.features = {
+        'tokens': sources.Feature((6,), np.dtype(np.int32)),
+        'padding': sources.Feature((6,), np.dtype(bool)),
+        'label': sources.Feature((), np.dtype(np.int32)),
+    }
+    self._size = size
+
+  def __len__(self):
+    return self._size
+
+  def gather(self, indices):
+    lengths = 1 + indices % 6  # [n]
+    padding = np.arange(6) >= lengths[:, None]  # [n, 6]
+    tokens = np.where(padding, 0, indices[:, None] + 1 + np.arange(6))
+    return {'tokens': tokens.astype(np.int32), 'padding': padding,
+            'label': (lengths % 2).astype(np.int32)}
+
+
+class ToyTokens(sources.SourceKind):
+  """A non-image dataset kind, registered by the test."""
+
+  names = ('toy_tokens',)
+
+  def open(self, dataset, split, *, role, settings):
+    return TokenSource(f'{dataset}[{split}]', {'train': 50, 'test': 13}[role])
+
+
+@pytest.fixture
+def toy_tokens():
+  sources.register(ToyTokens)
+  yield
+  registry.unregister(ToyTokens)
+
+
+def test_non_image_source_goes_through_the_same_batching(tmp_path,
+                                                         toy_tokens):
+  config = make_config(tmp_path, dataset='toy_tokens', num_classes=2,
+                       batch_size=8, eval_batch_size=5)
+  assert data.dataset_info(config) == data.DatasetInfo(
+      num_classes=2, num_train=50, num_test=13, image_shape=(6,))
+  assert data.class_names(config) == ['even', 'odd']
+  source = TokenSource('', 50)
+  batches = take(data.train_batches(config), 8)
+  # Row r of step s is example perm(seed, epoch)[s * 8 + r], untouched by
+  # the image ops (input.random_shift=2 here).
+  expected = source.gather(
+      np.random.default_rng([config.seed, 0]).permutation(50)[8:16])
+  assert list(batches[1]) == ['tokens', 'padding', 'label']
+  for key, value in expected.items():
+    np.testing.assert_array_equal(batches[1][key], value)
+    assert batches[1][key].dtype == value.dtype
+  resumed = take(data.train_batches(config, start_step=7), 1)[0]
+  for key in expected:
+    np.testing.assert_array_equal(resumed[key], batches[7][key])
+  evaluated = list(data.eval_batches(config))
+  assert [int(b['mask'].sum()) for b in evaluated] == [5, 5, 3]
+  got = concat(evaluated)
+  for key, value in TokenSource('', 13).gather(np.arange(13)).items():
+    np.testing.assert_array_equal(got[key][:13], value)
+    assert not got[key][13:].any()  # Padding rows are zeros.
+
+
+def test_unknown_dataset_is_named_as_unknown_listing_every_kind(tmp_path):
+  config = make_config(tmp_path, dataset='cifar_ten')
+  with pytest.raises(ValueError) as error:
+    data.dataset_info(config)
+  assert str(error.value) == (
+      "unknown dataset 'cifar_ten': not a tfds dataset, and not one of "
+      'digits, pathfinder/128, pathfinder/32, pathfinder/64, synthetic, '
+      'folder:DIR')
+
+
+def test_input_fields_are_declared_checked_and_change_no_batch(digits_dir):
+  config = make_config(digits_dir)
+  config.lock()  # As launch.py's: an undeclared field would be refused.
+  reference = take(data.train_batches(config, start_step=5), 1)[0]
+  config.input.num_threads = 8
+  config.input.prefetch = 0
+  config.input.cache_max_bytes = 0  # Read per batch, not into memory.
+  config.synthetic.seed = 5
+  config_rules.check(config, config_validation.RULES)
+  got = take(data.train_batches(config, start_step=5), 1)[0]
+  for key in ('image', 'label'):
+    np.testing.assert_array_equal(got[key], reference[key])
+  for field in ('num_threads', 'prefetch', 'cache_max_bytes'):
+    bad = make_config(digits_dir)
+    bad.input[field] = -1
+    with pytest.raises(errors.ConfigError, match=rf'config.input.{field}=-1'):
+      config_rules.check(bad, config_validation.RULES)
+  bad = make_config(digits_dir)
+  bad.synthetic.seed = -1
+  with pytest.raises(errors.ConfigError, match='config.synthetic.seed=-1'):
+    config_rules.check(bad, config_validation.RULES)
+
+
+def test_synthetic_seed_and_channels(tmp_path):
+  config = make_config(tmp_path, dataset='synthetic', image_size=8)
+  config.synthetic.channels = 4  # Array images keep any channel count.
+  first = take(data.train_batches(config), 1)[0]['image']
+  assert first.shape == (32, 8, 8, 4)
+  config.synthetic.seed = 1
+  assert not np.array_equal(take(data.train_batches(config), 1)[0]['image'],
+                            first)
+
+
+def test_saved_config_without_new_fields_reads_the_same_data(digits_dir,
+                                                             tmp_path):
+  config = make_config(digits_dir)
+  config.model = dict(name='vit')  # A run record has a model section.
+  record = json.loads(config.to_json_best_effort())
+  for section, field in [('input', 'num_threads'), ('input', 'prefetch'),
+                         ('input', 'cache_max_bytes'), ('synthetic', 'seed')]:
+    del record[section][field]  # As saved before they were declared.
+  (tmp_path / 'config.json').write_text(json.dumps(record))
+  loaded = workdir.load_config(str(tmp_path))
+  assert (loaded.input.num_threads, loaded.synthetic.seed) == (2, 0)
+  np.testing.assert_array_equal(
+      take(data.train_batches(loaded), 1)[0]['image'],
+      take(data.train_batches(config), 1)[0]['image'])
+  # Sections that map names to entries keep the record's entries only.
+  filled = workdir._with_missing(  # pylint: disable=protected-access
+      {'evals': {'val': {'kind': 'k'}}, 'input': {'a': 0}},
+      {'evals': {'test': {'kind': 'k'}}, 'input': {'a': 1, 'b': 2}})
+  assert filled == {'evals': {'val': {'kind': 'k'}},
+                    'input': {'a': 0, 'b': 2}}

@@ -27,15 +27,15 @@ from tensorflow_datasets.testing import mocking
 from configs import catsdogs
 from configs import common
 from vit_jax import data
-from vit_jax.data import folder
-from vit_jax.data import mixup
-from vit_jax.data import op_lists
-from vit_jax.data import preprocess
 from vit_jax.data import presets
-from vit_jax.data import randaugment
-from vit_jax.data import spatial
-from vit_jax.data import synthetic
-from vit_jax.training import steps
+from vit_jax.data.ops import mixup
+from vit_jax.data.ops import op_lists
+from vit_jax.data.ops import preprocess
+from vit_jax.data.ops import randaugment
+from vit_jax.data.ops import spatial
+from vit_jax.data.sources import folder
+from vit_jax.data.sources import synthetic
+from vit_jax.tasks import classification
 
 
 def make_config(**overrides) -> ml_collections.ConfigDict:
@@ -469,16 +469,17 @@ def test_mixup_loss_is_cross_entropy_of_mixed_targets():
   logits = jnp.array(np.random.default_rng(0).normal(size=(4, 5)), jnp.float32)
   label, label_mix = jnp.array([0, 1, 2, 3]), jnp.array([4, 1, 0, 2])
   w = jnp.array([1.0, 0.3, 0.5, 0.0])
-  got = steps.batch_cross_entropy(
+  got = classification.batch_cross_entropy(
       logits, {'label': label, 'label_mix': label_mix, 'mix_weight': w})
   targets = (w[:, None] * jax_one_hot(label) +
              (1 - w[:, None]) * jax_one_hot(label_mix))
   np.testing.assert_allclose(
       got, optax.softmax_cross_entropy(logits, targets), rtol=1e-6)
-  np.testing.assert_allclose(got[0], steps.cross_entropy(logits, label)[0])
+  np.testing.assert_allclose(got[0],
+                             classification.cross_entropy(logits, label)[0])
   np.testing.assert_allclose(
-      steps.batch_cross_entropy(logits, {'label': label}, 0.1),
-      steps.cross_entropy(logits, label, 0.1))
+      classification.batch_cross_entropy(logits, {'label': label}, 0.1),
+      classification.cross_entropy(logits, label, 0.1))
 
 
 def jax_one_hot(labels):

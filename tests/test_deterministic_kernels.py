@@ -2,7 +2,7 @@
 
 import os
 
-from vit_jax import deterministic_kernels
+from vit_jax.runtime import deterministic_kernels
 
 
 def test_adds_the_flags_and_keeps_the_users(monkeypatch):

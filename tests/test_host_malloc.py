@@ -1,4 +1,4 @@
-"""The restart that turns on huge pages for malloc (vit_jax/host_malloc.py)."""
+"""The restart that turns on huge pages for malloc (vit_jax/runtime/host_malloc.py)."""
 
 import json
 import os
@@ -7,17 +7,15 @@ import sys
 
 import pytest
 
-from vit_jax import host_malloc
+from vit_jax.runtime import host_malloc
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Prints what the program sees after the restart, with the pid before it.
 _PROGRAM = f"""
 import json, os, sys
-sys.path.insert(0, {ROOT!r})
 pid = os.environ.get('PID_BEFORE') or str(os.getpid())
 os.environ['PID_BEFORE'] = pid
-from vit_jax import host_malloc
+from vit_jax.runtime import host_malloc
 host_malloc.restart_with_huge_pages()
 print(json.dumps(dict(pid_before=int(pid), pid=os.getpid(), argv=sys.argv[1:],
                       tunables=os.environ.get('GLIBC_TUNABLES'))))

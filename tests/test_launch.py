@@ -304,7 +304,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(cli, tmp_path):
 
 
 def test_preempted_sweep_point_exits_0_and_is_recorded(cli, tmp_path):
-  """run_point, the command of a cluster job: SIGTERM is a preemption, not a
+  """point_job, the command of a cluster job: SIGTERM is a preemption, not a
   failure: exit 0, result.json says 'preempted', the rerun resumes."""
   from test_training import tiny_config  # pylint: disable=g-import-not-at-top
   _, env = cli
@@ -314,7 +314,7 @@ def test_preempted_sweep_point_exits_0_and_is_recorded(cli, tmp_path):
   point_dir = tmp_path / 'point'
   point_dir.mkdir()
   (point_dir / 'point_config.json').write_text(config.to_json_best_effort())
-  args = [sys.executable, '-m', 'vit_jax.sweeps.run_point',
+  args = [sys.executable, '-m', 'vit_jax.sweeps.point_job',
           f'--config_json={point_dir / "point_config.json"}',
           f'--workdir={point_dir}']
   code, output = run_and_signal(args, env(1), tmp_path / 'point.log',

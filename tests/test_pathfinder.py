@@ -1,10 +1,10 @@
 """Tests of vit_jax/data/pathfinder: the image generator, its pixel-level
 checker and the tfds builder prepared through the input pipeline. Offline."""
 
-import ml_collections
 import numpy as np
 import pytest
 
+from configs import common
 from vit_jax import data
 from vit_jax.data.pathfinder import generator
 from vit_jax.data.pathfinder import pathfinder_dataset_builder
@@ -117,10 +117,10 @@ def test_checker_follows_the_pixels():
 def test_prepared_through_input_pipeline(tmp_path, monkeypatch):
   monkeypatch.setitem(pathfinder_dataset_builder.SPLIT_SIZES, '32',
                       {'train': 48, 'test': 20})
-  config = ml_collections.ConfigDict(dict(
-      seed=0, dataset='pathfinder/32', data_dir=str(tmp_path),
-      dataset_fallback=None, train_split='train', test_split='test',
-      num_classes=2, image_size=16, batch_size=16, eval_batch_size=8,
+  config = common.trainer_defaults()
+  config.update(dict(
+      seed=0, dataset='pathfinder/32', data_dir=str(tmp_path), num_classes=2,
+      image_size=16, batch_size=16, eval_batch_size=8,
       input=dict(random_shift=0)))
   info = data.dataset_info(config)
   assert info == data.DatasetInfo(num_classes=2, num_train=48, num_test=20,

@@ -18,7 +18,7 @@ from test_training import tiny_config
 from test_training import train_and_capture
 from vit_jax.data import input_pipeline
 from vit_jax.training import checkpointing
-from vit_jax.training import config_checks
+from vit_jax import errors
 from vit_jax.training import train_state
 from vit_jax.training import trainer
 from vit_jax.training import workdir as workdir_lib
@@ -78,7 +78,7 @@ def test_input_position_differing_from_step_is_refused(data_dir, tmp_path):
   # Position 1, but the state says step 3.
   config, run, _ = save_after_batches(data_dir, workdir, batches_read=1,
                                       step=3)
-  with pytest.raises(config_checks.ConfigError, match='input position 1'):
+  with pytest.raises(errors.ConfigError, match='input position 1'):
     restore_into_fresh_iterator(config, run, workdir)
 
 
@@ -110,7 +110,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(
   monkeypatch.setattr(input_pipeline, 'train_batches',
                       lambda *a, **k: _PoisonedBatches(real(*a, **k), 8))
   workdir = str(tmp_path / 'run')
-  with pytest.raises(trainer.NonFiniteError,
+  with pytest.raises(errors.NonFiniteError,
                      match=r'non-finite loss.* at step 8;.*step 5'):
     train_and_capture(config, workdir)
   assert checkpoint_steps(workdir) == [5]  # Nothing of steps 8..10 saved.
@@ -133,7 +133,7 @@ def test_disk_too_full_for_a_checkpoint_is_one_clear_error(
     return real_usage(path)._replace(free=free)
 
   monkeypatch.setattr(checkpointing.shutil, 'disk_usage', usage)
-  with pytest.raises(checkpointing.CheckpointWriteError) as error:
+  with pytest.raises(errors.CheckpointWriteError) as error:
     train_and_capture(config, workdir)
   message = str(error.value)
   assert 'of step 10' in message and 'No space left on device' in message
@@ -155,7 +155,7 @@ def test_failed_checkpoint_write_is_one_clear_error(data_dir, tmp_path,
     return real_save(self, step, *args, **kwargs)
 
   monkeypatch.setattr(checkpointing.ocp.CheckpointManager, 'save', save)
-  with pytest.raises(checkpointing.CheckpointWriteError,
+  with pytest.raises(errors.CheckpointWriteError,
                      match='of step 15.*latest complete: step 10'):
     train_and_capture(config, workdir)
   assert checkpoint_steps(workdir)[-1] == 10
@@ -166,7 +166,7 @@ def test_second_run_in_a_busy_workdir_is_refused(data_dir, tmp_path):
   workdir = str(tmp_path / 'run')
   os.makedirs(workdir)
   with workdir_lib.exclusive(workdir, is_writer=True):
-    with pytest.raises(config_checks.ConfigError, match='in use by another'):
+    with pytest.raises(errors.ConfigError, match='in use by another'):
       trainer.train_and_evaluate(config, workdir)
   assert not os.path.exists(os.path.join(workdir, 'checkpoints'))
   train_and_capture(config, workdir)  # Free again once released.
@@ -179,5 +179,5 @@ def test_class_names_saved_and_changes_refused(data_dir, tmp_path):
   trainer.prepare_run(config, workdir)
   with open(os.path.join(workdir, 'class_names.json')) as f:
     assert json.load(f) == input_pipeline.class_names(config)
-  with pytest.raises(config_checks.ConfigError, match='classes changed'):
+  with pytest.raises(errors.ConfigError, match='classes changed'):
     workdir_lib.save_class_names(workdir, ['cat', 'dog'])

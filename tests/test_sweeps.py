@@ -117,6 +117,10 @@ def _tiny_vit(attention, dim=64, mlp=128):
       attention=attention), 10)
 
 
+# One example's model inputs: a 16x16 RGB image.
+_IMAGES = (jax.ShapeDtypeStruct((1, 16, 16, 3), jnp.float32),)
+
+
 def _xla_forward_flops(model, batch=2, shape=(16, 16, 3)):
   images = jax.ShapeDtypeStruct((batch,) + shape, jnp.float32)
   variables = jax.eval_shape(
@@ -144,19 +148,19 @@ def _hand_count(attention_core, b=2, n=65, d=64, mlp=128, classes=10):
 ])
 def test_model_flops_match_hand_count_and_xla(attention, core):
   model = _tiny_vit(attention)
-  flops = model_flops.forward_flops(model, (16, 16, 3), batch=2)
+  flops = model_flops.forward_flops(model, _IMAGES, batch=2)
   assert flops == _hand_count(core)
   # XLA also counts elementwise work (LayerNorm, GELU, softmax): a few % more.
   assert 1.0 < _xla_forward_flops(model) / flops < 1.06
-  assert model_flops.step_flops(model, (16, 16, 3), 2, 'train') == 3 * flops
+  assert model_flops.step_flops(model, _IMAGES, 2, 'train') == 3 * flops
 
 
 def test_model_flops_count_loops_that_xla_counts_once():
   einsum = model_flops.forward_flops(
-      _tiny_vit(dict(name='full', implementation='einsum')), (16, 16, 3), 2)
+      _tiny_vit(dict(name='full', implementation='einsum')), _IMAGES, 2)
   chunked_model = _tiny_vit(dict(name='full', implementation='chunked',
                                  query_chunk_size=16, key_chunk_size=32))
-  chunked = model_flops.forward_flops(chunked_model, (16, 16, 3), 2)
+  chunked = model_flops.forward_flops(chunked_model, _IMAGES, 2)
   # Same model; chunks pad 65 keys to 66 (3 of 22): that much more, no less.
   assert einsum < chunked < einsum * 1.01
   assert _xla_forward_flops(chunked_model) < 0.9 * einsum  # XLA's undercount.
@@ -201,8 +205,8 @@ def test_accuracy_sweep_points_build_and_pass_the_config_checks():
                                         process_count=1)
     model = models.get_model(point.model, point.num_classes)
     # Both datasets are single-channel: pathfinder/32 native, digits upsampled.
-    config_checks.check_model(point, model,
-                              (point.image_size, point.image_size, 1))
+    config_checks.check_model(model, [jax.ShapeDtypeStruct(
+        (1, point.image_size, point.image_size, 1), jnp.float32)])
   assert seen == {('pathfinder/32', 65), ('pathfinder/32', 257),
                   ('pathfinder/32', 1025), ('digits', 65), ('digits', 257),
                   ('digits', 1025)}

@@ -18,7 +18,7 @@ from configs import common
 from configs import default
 from vit_jax.data import digits
 from vit_jax.data import input_pipeline
-from vit_jax.training import config_checks
+from vit_jax import errors
 from vit_jax.training import mesh as mesh_lib
 from vit_jax.training import steps
 from vit_jax.training import train_state
@@ -151,16 +151,16 @@ def step_setup(data_dir, tmp_path_factory):
   run = trainer.prepare_run(config, str(tmp_path_factory.mktemp('steps')))
   assert run.mesh.size == 8
   step_8 = steps.make_train_step(
-      run.model, run.tx, run.schedule, seed=config.seed,
-      label_smoothing=config.label_smoothing, mesh=run.mesh)
+      run.model, run.task, run.tx, run.schedule, seed=config.seed,
+      mesh=run.mesh)
   return StepSetup(config, run, step_8)
 
 
 def train_steps(setup, mesh, train_step, batches, seed):
   """Fresh state of `seed`, `train_step` over `batches`; NumPy results."""
   run = setup.run
-  state = train_state.create_train_state(run.model, run.tx,
-                                         run.info.image_shape, seed, mesh)
+  state = train_state.create_train_state(
+      run.model, run.tx, run.task.init_inputs(run.info), seed, mesh)
   metrics = []
   for batch in batches:
     state, m = train_step(state, mesh_lib.shard_batch(batch, mesh))
@@ -179,15 +179,15 @@ def test_train_step_on_8_devices_equals_1_device(step_setup):
   batches = first_batches(setup.config)
   mesh_1 = mesh_lib.make_mesh(devices=jax.devices()[:1])
   step_1 = steps.make_train_step(
-      setup.run.model, setup.run.tx, setup.run.schedule,
-      seed=setup.config.seed, label_smoothing=setup.config.label_smoothing,
-      mesh=mesh_1)
+      setup.run.model, setup.run.task, setup.run.tx, setup.run.schedule,
+      seed=setup.config.seed, mesh=mesh_1)
   state_8, metrics_8 = train_steps(setup, setup.run.mesh, setup.step_8,
                                    batches, setup.config.seed)
   state_1, metrics_1 = train_steps(setup, mesh_1, step_1, batches,
                                    setup.config.seed)
   init = jax.device_get(train_state.init_params(
-      setup.run.model, setup.run.info.image_shape, setup.config.seed))
+      setup.run.model, setup.run.task.init_inputs(setup.run.info),
+      setup.config.seed))
   assert int(state_8.step) == int(state_1.step) == 2
   # The steps moved the parameters (else the comparison would be vacuous).
   assert not np.allclose(init['head']['kernel'],
@@ -222,8 +222,8 @@ def test_same_seed_same_params_other_seed_different(step_setup):
 
   other = tiny_config(setup.config.data_dir, seed=1)
   step_other = steps.make_train_step(
-      setup.run.model, setup.run.tx, setup.run.schedule, seed=other.seed,
-      label_smoothing=other.label_smoothing, mesh=mesh)
+      setup.run.model, setup.run.task, setup.run.tx, setup.run.schedule,
+      seed=other.seed, mesh=mesh)
   other_batches = first_batches(other)
   assert not np.array_equal(other_batches[0]['image'],
                             first_batches(setup.config)[0]['image'])
@@ -318,8 +318,7 @@ def test_evaluation_covers_whole_test_split(runs, tmp_path):
   for batch_size in (64, 120):
     config = tiny_config(runs.config.data_dir, eval_batch_size=batch_size)
     run = trainer.prepare_run(config, str(tmp_path / str(batch_size)))
-    results[batch_size] = trainer.evaluate(
-        run, steps.make_eval_step(run.model, run.mesh), params)
+    results[batch_size] = trainer.Evaluations(run).run(['test'], params)
   assert results[64]['test/count'] == results[120]['test/count'] == 360
   assert results[64]['test/accuracy'] == pytest.approx(
       results[120]['test/accuracy'], abs=1e-9)
@@ -382,7 +381,7 @@ def previous_run(runs):
 
 def _check_config_error(config, workdir, expected_substring):
   before = snapshot(workdir)
-  with pytest.raises(config_checks.ConfigError) as e:
+  with pytest.raises(errors.ConfigError) as e:
     trainer.prepare_run(config, workdir)
   message = str(e.value)
   assert message.strip() and '\n' not in message, repr(message)

@@ -19,7 +19,7 @@ from ml_collections import config_flags
 
 from vit_jax import cli
 from vit_jax import errors
-from vit_jax import host_malloc
+from vit_jax.runtime import host_malloc
 from vit_jax.benchmarking import report
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.',
@@ -37,7 +37,7 @@ def _measure_here(config, kind: str) -> dict:
   config.mode = 'benchmark'
   config.benchmark.kind = kind
   config.benchmark.steps = _STEPS.value
-  return point.run_point(config, workdir='')
+  return point.result_row(config, workdir='')
 
 
 def main(argv):

@@ -1,13 +1,15 @@
-"""The errors a user sees as one `error: ...` line (launch.py maps each to an
-exit code); their messages are single lines meant for people."""
+"""The errors a user sees as one `error: ...` line, in one module: every
+layer raises these, and the entry points (vit_jax/cli.py) map each to an exit
+code. Their messages are single lines meant for people."""
 
 
 class ConfigError(ValueError):
   """A config, or a workdir, that cannot run: exit 2, nothing touched."""
 
 
-class WriteError(ConfigError):
-  """A file of the workdir could not be written (disk full, read-only)."""
+class WriteError(OSError):
+  """A file of the workdir could not be written (disk full, read-only): exit
+  2; what was written before stays valid."""
 
 
 class CheckpointWriteError(WriteError):
@@ -49,7 +51,7 @@ def exit_code(error: BaseException) -> int | None:
   """The exit code of a user-facing error, None for anything else (a bug)."""
   if isinstance(error, Stopped):
     return error.exit_code
-  if isinstance(error, ConfigError):
+  if isinstance(error, (ConfigError, WriteError)):
     return 2
   if isinstance(error, (NonFiniteError, CorruptImageError, SweepFailedError)):
     return 1

@@ -112,7 +112,7 @@ def main():
                  help='XLA_FLAGS for the JAX runs (default: inherited)')
   p.add_argument('--peer_huge_pages', action='store_true',
                  help='run the peer with transparent huge pages too '
-                 '(vit_jax/host_malloc.py; JAX has them unless '
+                 '(vit_jax/runtime/host_malloc.py; JAX has them unless '
                  'GLIBC_TUNABLES=glibc.malloc.hugetlb=0 is set)')
   a = p.parse_args()
   if not os.path.exists(PEER_PYTHON):

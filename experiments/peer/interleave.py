@@ -9,7 +9,7 @@ sensitive to other users' load and shows the work done.
 A variant is NAME=PACKAGE[@XLA_FLAGS][^GLIBC_TUNABLES]: PACKAGE is an
 importable copy of vit_jax (e.g. `vit_jax`, or a snapshot copied to
 /tmp/basepkg/vit_jax_base with its imports renamed); XLA_FLAGS and
-GLIBC_TUNABLES (malloc settings, vit_jax/host_malloc.py) are that variant's
+GLIBC_TUNABLES (malloc settings, vit_jax/runtime/host_malloc.py) are that variant's
 environment. With --steps_per_turn=S each turn runs S steps back to back
 (the median of their times counts): between turns a worker idles, and
 that changes how the allocator behaves on the next step. Each
@@ -28,7 +28,7 @@ import time
 import jax
 
 from configs import catsdogs
-from vit_jax import host_malloc
+from vit_jax.runtime import host_malloc
 
 
 def build(package: str, config, kind: str, options: dict):

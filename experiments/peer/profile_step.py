@@ -21,7 +21,7 @@ import jax
 from jax._src.lib import _profile_data
 
 from configs import catsdogs
-from vit_jax import host_malloc
+from vit_jax.runtime import host_malloc
 from vit_jax.benchmarking import step_benchmark
 
 

@@ -150,12 +150,12 @@ def chunked_attention(q: jax.Array, k: jax.Array, v: jax.Array,
   [batch, heads, query_chunk, key_chunk] block of logits at a time and keeps
   only the output and each row's log-sum-exp. The gradient is blockwise too
   (`online_softmax`, FlashAttention-2's backward): it recomputes one block of
-  probabilities at a time. Train step of the sweep's model at n = 4,097
-  (2-core CPU, malloc keeping its memory, so neither pays page faults): 1.23 s
-  vs the einsum path's 1.19 s (1.03x), XLA plan 0.53 vs 1.60 GiB; at
-  n = 16,385, 21.5 s with a 1.68 GiB plan. Long key blocks pay: with
-  2,048-key blocks it was 1.34x, and 1.6x with the block products in the
-  [b, q, h, d] layout instead of heads-major.
+  probabilities at a time. Train step of the sweep's model at n = 4,097 on a
+  2-core CPU (malloc keeping its memory, so neither pays page faults): within
+  ~1.0-1.15x of the einsum path's time with a third of its XLA plan; n = 16,385
+  trains with a plan under 2 GiB. Long key blocks pay: 2,048-key blocks, or
+  the block products in the [b, q, h, d] layout instead of heads-major, were
+  markedly slower. Measured figures: docs/results.md.
 
   Inputs that fit in one block (q_len <= query_chunk_size and
   kv_len <= key_chunk_size) take the plain einsum path: chunking would only

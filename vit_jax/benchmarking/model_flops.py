@@ -76,18 +76,26 @@ def jaxpr_flops(jaxpr: core.Jaxpr) -> float:
   return total
 
 
-def forward_flops(model, image_shape: Sequence[int], batch: int) -> float:
-  """Matmul FLOPs of one forward pass of `model` on [batch, *image_shape]."""
-  images = jax.ShapeDtypeStruct((batch,) + tuple(image_shape), jnp.float32)
+def forward_flops(model, inputs: Sequence[jax.ShapeDtypeStruct],
+                  batch: int) -> float:
+  """Matmul FLOPs of one forward pass of `model` on a batch of `batch`.
+
+  Args:
+    model: the flax module.
+    inputs: its positional inputs for one example (`task.init_inputs`).
+    batch: the batch size counted.
+  """
+  inputs = [jax.ShapeDtypeStruct((batch,) + x.shape[1:], x.dtype)
+            for x in inputs]
   params = jax.eval_shape(
-      lambda x: model.init(jax.random.key(0), x, train=False), images)
+      lambda *x: model.init(jax.random.key(0), *x, train=False), *inputs)
   closed = jax.make_jaxpr(
-      lambda v, x: model.apply(v, x, train=False))(params, images)
+      lambda v, *x: model.apply(v, *x, train=False))(params, *inputs)
   return jaxpr_flops(closed.jaxpr)
 
 
-def step_flops(model, image_shape: Sequence[int], batch: int,
+def step_flops(model, inputs: Sequence[jax.ShapeDtypeStruct], batch: int,
                kind: str) -> float:
   """Model FLOPs of a 'train' step (3 x forward) or a 'forward' pass."""
   factor = {'train': TRAIN_FACTOR, 'forward': 1}[kind]
-  return factor * forward_flops(model, image_shape, batch)
+  return factor * forward_flops(model, inputs, batch)

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from vit_jax import models
+from vit_jax import tasks
 from vit_jax.benchmarking import model_flops
 from vit_jax.benchmarking import step_memory
 from vit_jax.data import input_pipeline
@@ -72,36 +73,33 @@ def build_step(config, kind: str, image_shape=None):
     image_shape: [height, width, channels] of the random inputs; default the
       dataset's (config.image_size square).
   """
-  image_shape = tuple(image_shape or
-                      input_pipeline.dataset_info(config).image_shape)
-  model = models.get_model(config.model, config.num_classes)
+  task = tasks.make_task(config)
+  info = input_pipeline.dataset_info(config)
+  if image_shape is not None:
+    info = dataclasses.replace(info, image_shape=tuple(image_shape))
+  model = models.get_model(config.model, **task.model_kwargs(info))
+  inputs = task.init_inputs(info)
   # Shape errors (heads not dividing the width, too long for Linformer's
   # max_length) as one-line ConfigErrors, before any compilation.
-  config_checks.check_model(config, model, image_shape)
+  config_checks.check_model(model, inputs)
   mesh = mesh_lib.make_mesh()
   schedule = optimizer_lib.learning_rate_schedule(config.lr, 1000)
   tx = optimizer_lib.make_optimizer(config, schedule)
-  state = train_state.create_train_state(model, tx, image_shape,
-                                         config.seed, mesh)
-  rng = np.random.default_rng(config.seed)
-  batch = mesh_lib.shard_batch({
-      'image': rng.normal(size=(config.batch_size,) + image_shape
-                          ).astype(np.float32),
-      'label': rng.integers(0, config.num_classes, config.batch_size
-                            ).astype(np.int32)}, mesh)
-  p = config.model.patch_size
-  tokens = (image_shape[0] // p) * (image_shape[1] // p) + int(
-      config.model.classifier == 'token')
+  state = train_state.create_train_state(model, tx, inputs, config.seed, mesh)
+  batch = task.random_batch(info, config.batch_size,
+                            np.random.default_rng(config.seed))
+  batch = mesh_lib.shard_batch(batch, mesh)
+  example_shape = inputs[0].shape[1:]
+  length = getattr(model, 'sequence_length', None)
+  tokens = length(example_shape) if length else 0
   num_params = train_state.count_params(state.params)
-  flops = model_flops.step_flops(model, image_shape, config.batch_size,
-                                 kind)
+  flops = model_flops.step_flops(model, inputs, config.batch_size, kind)
   if kind == 'train':
-    step = steps.make_train_step(model, tx, schedule, seed=config.seed,
-                                 label_smoothing=0.0, mesh=mesh)
+    step = steps.make_train_step(model, task, tx, schedule, seed=config.seed,
+                                 mesh=mesh)
     return step, (state, batch), tokens, num_params, flops
-  forward = jax.jit(lambda params, images: model.apply(
-      {'params': params}, images, train=False))
-  return forward, (state.params, batch['image']), tokens, num_params, flops
+  forward = steps.make_predict_fn(model, task)
+  return forward, (state.params, batch), tokens, num_params, flops
 
 
 def benchmark_step(config, kind: str, *, steps_to_time: int = 5,

@@ -4,9 +4,9 @@ XLA's memory plan (`compiled.memory_analysis()`) covers the buffers XLA
 assigns. On XLA:CPU, library fusions (YNNPACK `ynn_fusion`s) allocate their
 own intermediates outside that plan: a fused q kᵀ -> softmax -> · v keeps the
 [heads, n, n] logits and weights there, so the forward pass of the dim-256
-ViT with full attention at n = 4097 planned 0.05 GiB and grew RSS by 0.55 GiB
-(its train step: 1.63 GiB planned, 1.95 GiB grown). The honest figure is the
-peak RSS while the step runs, above the RSS just before it.
+ViT with full attention at n = 4097 grew RSS by ~10x its plan (its train
+step ~1.2x; figures: docs/results.md). The honest figure is the peak RSS
+while the step runs, above the RSS just before it.
 
 Linux only: the kernel's peak-RSS mark (VmHWM) is reset through
 /proc/self/clear_refs; getrusage's ru_maxrss reads the same mark, so read it

@@ -1,4 +1,11 @@
-"""Models. `get_model(config.model, num_classes)` builds one from a config."""
+"""Models, registered by name (vit_jax/models/registry.py). Importing this
+package registers all of them; `get_model(config.model, ...)` builds one.
 
+Adding a model: one module here whose class is decorated with
+`registry.register(name)`, plus its import line below.
+"""
+
+from vit_jax.models import vit  # noqa: F401  (registers 'vit')
+from vit_jax.models.factory import check_config, get_model, model_class  # noqa: F401
+from vit_jax.models.registry import names, register, unregister  # noqa: F401
 from vit_jax.models.vit import VisionTransformer  # noqa: F401
-from vit_jax.models.factory import check_config, get_model, MODELS  # noqa: F401

@@ -25,15 +25,16 @@ class PatchEmbedding(nn.Module):
     b, h, w, c = images.shape
     p = self.patch_size
     if h % p or w % p:
-      raise ValueError(f'image size {h}x{w} is not divisible by patch size {p}')
+      raise ValueError(f'image size {h}x{w} is not divisible by patch size {p} '
+                       '(model.patch_size)')
     kernel = self.param('kernel', nn.initializers.lecun_normal(),
                         (p, p, c, self.hidden_size))
     bias = self.param('bias', nn.initializers.zeros, (self.hidden_size,))
     # One einsum over the image as [b, rows, p, cols, p * c] (pixel row within
     # the patch, then a contiguous p * c run): XLA:CPU picks its own operand
-    # layout, ~9 ms faster (forward + kernel gradient, 2-core CPU,
-    # experiments/peer/patch_micro.py) than materialising the patches with
-    # an explicit 6-D transpose first.
+    # layout, faster (forward + kernel gradient, 2-core CPU; docs/results.md,
+    # "Micro-benchmarks (removed)") than materialising the patches with an
+    # explicit 6-D transpose first.
     patches = images.reshape(b, h // p, p, w // p, p * c)
     kernel = kernel.reshape(p, p * c, self.hidden_size)
     x = jnp.einsum('bipjq,pqd->bijd', patches.astype(self.dtype),

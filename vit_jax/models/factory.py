@@ -7,16 +7,27 @@ import jax.numpy as jnp
 from vit_jax import attention
 from vit_jax import config_rules
 from vit_jax.errors import ConfigError
-from vit_jax.models.vit import VisionTransformer
+from vit_jax.models import registry
 
-# config.model.name -> model class. A class may declare CONFIG_RULES for its
-# config section (vit_jax.config_rules).
-MODELS = {'vit': VisionTransformer}
+DEFAULT_MODEL = 'vit'  # Configs saved before config.model.name existed.
 
 
 def _plain(value: Any) -> Any:
   """ConfigDicts to dicts: flax module attributes must be plain and hashable."""
   return value.to_dict() if hasattr(value, 'to_dict') else value
+
+
+def model_class(model_config) -> type:
+  """The registered class `model_config.name` names.
+
+  Raises:
+    ConfigError: no model of that name.
+  """
+  name = model_config.get('name', DEFAULT_MODEL)
+  try:
+    return registry.get(name)
+  except ValueError as e:
+    raise ConfigError(f'config.model.name={name!r}: {e}') from None
 
 
 def check_config(model_config) -> None:
@@ -25,11 +36,8 @@ def check_config(model_config) -> None:
   Raises:
     ConfigError: naming the first bad field.
   """
-  name = model_config.get('name', 'vit')
-  if name not in MODELS:
-    raise ConfigError(f'config.model.name={name!r}: unknown model; known: '
-                      f'{", ".join(sorted(MODELS))}')
-  config_rules.check(model_config, getattr(MODELS[name], 'CONFIG_RULES', {}),
+  config_rules.check(model_config,
+                     getattr(model_class(model_config), 'CONFIG_RULES', {}),
                      prefix='model')
   if 'attention' in model_config:
     options = model_config.attention
@@ -40,9 +48,21 @@ def check_config(model_config) -> None:
     config_rules.check(options, variant.OPTION_RULES, prefix='model.attention')
 
 
-def get_model(model_config: Mapping[str, Any], num_classes: int):
-  """Returns the flax module described by `model_config` (config.model)."""
+def get_model(model_config: Mapping[str, Any], num_classes: int | None = None,
+              **data_kwargs: Any):
+  """The flax module described by `model_config` (config.model).
+
+  Args:
+    model_config: the model's config section; `name` picks the class.
+    num_classes: for classifiers (kept positional for existing callers).
+    **data_kwargs: further arguments the data gives the model
+      (`task.model_kwargs(info)`).
+  """
   fields = {k: _plain(v) for k, v in dict(model_config).items()}
-  model_class = MODELS[fields.pop('name', 'vit')]
-  fields['dtype'] = jnp.dtype(fields.get('dtype', 'float32'))
-  return model_class(num_classes=num_classes, **fields)
+  cls = model_class(fields)
+  fields.pop('name', None)
+  if 'dtype' in fields or 'dtype' in cls.__dataclass_fields__:
+    fields['dtype'] = jnp.dtype(fields.get('dtype', 'float32'))
+  if num_classes is not None:
+    data_kwargs['num_classes'] = num_classes
+  return cls(**fields, **data_kwargs)

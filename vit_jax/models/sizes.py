@@ -25,3 +25,16 @@ def parse(name: str) -> dict[str, Any]:
       patch_size=int(patch),
       hidden_size=dims.pop('hidden_size'),
       transformer=dict(dims, dropout_rate=0.0, attention_dropout_rate=0.0))
+
+
+def num_tokens(image_hw, patch_size: int, classifier: str) -> int:
+  """Sequence length of a ViT: patches plus the cls token if any.
+
+  Args:
+    image_hw: (height, width) of the images, or one int for square ones.
+    patch_size: side of the square patches.
+    classifier: 'token' adds the cls token.
+  """
+  rows, cols = (image_hw, image_hw) if isinstance(image_hw, int) else image_hw
+  return (rows // patch_size) * (cols // patch_size) + int(
+      classifier == 'token')

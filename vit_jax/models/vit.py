@@ -19,6 +19,8 @@ from vit_jax.models import activations
 from vit_jax.models import embeddings
 from vit_jax.models import layernorm
 from vit_jax.models import linear
+from vit_jax.models import registry
+from vit_jax.models import sizes
 
 CLASSIFIERS = ('token', 'gap')
 POSEMBS = ('learn', 'sincos2d')
@@ -140,6 +142,7 @@ class Encoder(nn.Module):
     return nn.LayerNorm(name='encoder_norm')(x)
 
 
+@registry.register('vit')
 class VisionTransformer(nn.Module):
   """Images [batch, H, W, C] -> logits [batch, num_classes] (float32).
 
@@ -155,6 +158,7 @@ class VisionTransformer(nn.Module):
     posemb: 'learn' or 'sincos2d'.
     dtype: computation dtype; parameters, LayerNorms and logits stay float32.
   """
+  DEFAULT_TASK = 'classification'
   # Rules for `config.model` (vit_jax.config_rules), checked before any work.
   CONFIG_RULES = {
       'patch_size': config_rules.integer(low=1),
@@ -181,6 +185,11 @@ class VisionTransformer(nn.Module):
   representation_size: Optional[int] = None
   posemb: str = 'learn'
   dtype: Any = jnp.float32
+
+  def sequence_length(self, input_shape: tuple[int, ...]) -> int:
+    """Tokens the encoder sees for one image of `input_shape` (H, W, C)."""
+    return sizes.num_tokens(input_shape[:2], self.patch_size,
+                            self.classifier)
 
   @nn.compact
   def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:

@@ -94,14 +94,18 @@ def plot_all(rows: list[Row], sweep_dir: str) -> list[str]:
         util, os.path.join(sweep_dir, f'{kind}_utilization.png'),
         title=f'{kind}: achieved FLOP/s / dense f32 matmul FLOP/s',
         ylabel='fraction of matmul peak', loglog=False, reference=False))
-  for dataset in sorted({r.get('dataset') for r in rows
-                         if r.get('mode') == 'train'}):
-    accuracy = _series(rows, lambda r: r.get('test_accuracy'), mode='train',
-                       dataset=dataset)
-    if accuracy:
+  trained = [r for r in rows if r.get('mode') == 'train']
+  for dataset, metric in sorted({(r.get('dataset'), r.get('summary_metric'))
+                                 for r in trained if r.get('summary_metric')}):
+    # Each config names its summary metric (config.summary_metric).
+    values = _series(rows, lambda r, m=metric: r.get('summary')
+                     if r.get('summary_metric') == m else None,
+                     mode='train', dataset=dataset)
+    if values:
+      name = metric.replace('/', '_')
       written.append(_plot(
-          accuracy, os.path.join(
-              sweep_dir, f'test_accuracy_{dataset.replace("/", "")}.png'),
-          title=f'{dataset}: test accuracy vs sequence length',
-          ylabel='test accuracy', loglog=False, reference=False))
+          values, os.path.join(
+              sweep_dir, f'{name}_{dataset.replace("/", "")}.png'),
+          title=f'{dataset}: {metric} vs sequence length',
+          ylabel=metric, loglog=False, reference=False))
   return written

@@ -1,8 +1,7 @@
-"""One sweep point: what identifies it, and running it in this process.
+"""One sweep point: what identifies it in tables, and its result row.
 
-By the point's `config.mode`: 'train' trains and evaluates, 'benchmark'
-measures `config.benchmark.kind` ('train' or 'forward') on random inputs.
-The sweep runner runs each point as `python -m vit_jax.sweeps.run_point`.
+A point runs as its own process, `python -m vit_jax.sweeps.point_job`
+(vit_jax/sweeps/point_job.py), which writes the row to WORKDIR/result.json.
 """
 
 import time
@@ -10,9 +9,12 @@ import time
 RESULT_FILE = 'result.json'
 
 
-def attention_label(attention_config) -> str:
-  """'full/einsum', 'linformer/k=64', ...: the variant and what sets it apart."""
-  options = dict(attention_config)
+def attention_label(model_config) -> str:
+  """'full/einsum', 'linformer/k=64', ...: the variant and what sets it apart
+  ('' for a model without attention options)."""
+  if 'attention' not in model_config:
+    return ''
+  options = dict(model_config.attention)
   label = options.pop('name')
   if 'implementation' in options:
     label += f'/{options["implementation"]}'
@@ -23,40 +25,24 @@ def attention_label(attention_config) -> str:
 
 def describe(config) -> dict:
   """What identifies a point in tables and plots; known before it runs."""
-  p = config.model.patch_size
-  return {'attention': attention_label(config.model.attention),
+  from vit_jax.models import sizes
+  model = config.model
+  p = model.get('patch_size')
+  return {'model': model.get('name', 'vit'),
+          'attention': attention_label(model),
           'mode': config.mode,
           'kind': config.benchmark.kind if config.mode == 'benchmark' else '',
           'dataset': config.dataset,
           'image_size': config.image_size, 'patch_size': p,
-          'tokens': (config.image_size // p)**2 + int(
-              config.model.classifier == 'token'),
+          'tokens': sizes.num_tokens(config.image_size, p,
+                                    model.get('classifier', 'token'))
+                    if p else None,
           'batch': config.batch_size}
 
 
-def run_point(config, workdir: str, max_memory_bytes=None) -> dict:
-  """Runs the point in this process and returns its result row."""
+def result_row(config, workdir: str, max_memory_bytes=None) -> dict:
+  """Runs the point in this process; returns its row (identity + figures)."""
+  from vit_jax import experiment
   start = time.time()
-  from vit_jax.training import config_validation
-  config_validation.validate(config)
-  row = describe(config)
-  if config.mode == 'benchmark':
-    from vit_jax.benchmarking import matmul_peak
-    from vit_jax.benchmarking import step_benchmark
-    row.update(step_benchmark.benchmark_step(
-        config, config.benchmark.kind, steps_to_time=config.benchmark.steps,
-        max_memory_bytes=max_memory_bytes).as_dict())
-    row['matmul_flops_per_s'] = matmul_peak.matmul_flops_per_s()
-    row['utilization'] = (row['model_flops_per_s'] /
-                          row['matmul_flops_per_s'])
-  elif config.mode == 'train':
-    from vit_jax.training import trainer
-    final = trainer.train_and_evaluate(config, workdir)
-    row.update({'test_accuracy': final['test/accuracy'],
-                'test_loss': final['test/loss']})
-  else:
-    from vit_jax.errors import ConfigError
-    raise ConfigError(f'sweep points run mode train or benchmark, not '
-                      f'{config.mode!r}')
-  row['wall_s'] = time.time() - start
-  return row
+  figures = experiment.run(config, workdir, max_memory_bytes=max_memory_bytes)
+  return {**describe(config), **figures, 'wall_s': time.time() - start}

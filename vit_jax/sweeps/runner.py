@@ -46,8 +46,8 @@ RESULT_COLUMNS = (
     'step_s_median', 'step_s_min', 'step_s_max', 'images_per_s',
     'tokens_per_s', 'xla_memory_bytes', 'step_rss_bytes', 'peak_rss_bytes',
     'model_flops_per_step', 'xla_flops_per_step', 'model_flops_per_s',
-    'matmul_flops_per_s', 'utilization', 'test_accuracy',
-    'test_loss', 'wall_s')
+    'matmul_flops_per_s', 'utilization', 'summary_metric', 'summary',
+    'wall_s')
 POLL_S = 0.25
 
 
@@ -69,16 +69,6 @@ def _last_error_line(log_path: str) -> str:
     if 'Error' in line.split(':')[0] or line.startswith('error:'):
       return line[:300]
   return lines[-1][:300] if lines else 'no output'
-
-
-def _child_env() -> dict[str, str]:
-  """The environment with this checkout importable from any directory."""
-  env = dict(os.environ)
-  root = os.path.dirname(os.path.dirname(os.path.dirname(
-      os.path.abspath(__file__))))
-  env['PYTHONPATH'] = os.pathsep.join(
-      p for p in (root, env.get('PYTHONPATH')) if p)
-  return env
 
 
 class _StopRequest:
@@ -120,8 +110,7 @@ def run_child(cmd: list[str], log_path: str, *, memory_limit_bytes: int,
   'stopped' unless the child finished anyway.
   """
   with open(log_path, 'a') as log:  # A resumed point adds to its log.
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                            env=_child_env())
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     if stop is not None:
       stop.child = proc
       if stop.signal_name:  # Arrived while starting it.
@@ -195,7 +184,7 @@ def write_point(point: dict[str, Any], base_config,
   if _point_differences(config, point_dir) is None:
     workdir_lib.write_text(point_dir, POINT_CONFIG_FILE,
                            config.to_json_best_effort(indent=1))
-  return [sys.executable, '-m', 'vit_jax.sweeps.run_point',
+  return [sys.executable, '-m', 'vit_jax.sweeps.point_job',
           f'--config_json={config_path}', f'--workdir={point_dir}',
           f'--max_memory_gb={base_config.sweep_memory_limit_gb}']
 
@@ -208,7 +197,7 @@ def _read_result(path: str) -> dict[str, Any] | None:
     return None
 
 
-def run_point(point: dict[str, Any], base_config, sweep_dir: str, *,
+def run_point_job(point: dict[str, Any], base_config, sweep_dir: str, *,
               retry_failed: bool, stop: _StopRequest | None = None
               ) -> dict[str, Any]:
   """Runs (or skips) one point; returns its result row."""
@@ -263,7 +252,8 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
       ('step GiB', 8, lambda r: _scaled(r, 'step_rss_bytes', 2**-30, '.2f')),
       ('RSS GiB', 8, lambda r: _scaled(r, 'peak_rss_bytes', 2**-30, '.2f')),
       ('util', 5, lambda r: _scaled(r, 'utilization', 1, '.0%')),
-      ('acc', 6, lambda r: _scaled(r, 'test_accuracy', 1, '.4f')),
+      # The value of each point's config.summary_metric (e.g. test/accuracy).
+      ('metric', 6, lambda r: _scaled(r, 'summary', 1, '.4f')),
   )
   line = lambda cells: ' '.join(
       f'{c:<{-w}}' if w < 0 else f'{c:>{w}}'
@@ -335,8 +325,8 @@ def run_sweep(config, sweep_dir: str, *, retry_failed: bool = False
     rows = []
     for i, p in enumerate(points):
       print(f'[{i + 1}/{len(points)}] {p["name"]}', end=' ', flush=True)
-      row = run_point(p, config, sweep_dir, retry_failed=retry_failed,
-                      stop=stop)
+      row = run_point_job(p, config, sweep_dir, retry_failed=retry_failed,
+                          stop=stop)
       print(row['status'] + (f': {row["reason"]}' if row.get('reason') else '')
             + f' ({row.get("wall_s", 0):.0f} s)', flush=True)
       rows.append(row)

@@ -2,11 +2,8 @@
 
 import jax
 
-from vit_jax import attention
+from vit_jax.errors import ConfigError
 from vit_jax.training import optimizer as optimizer_lib
-
-
-from vit_jax.errors import ConfigError  # noqa: F401  (re-exported)
 
 
 def _check(condition: bool, message: str) -> None:
@@ -39,24 +36,20 @@ def check_training_fields(config, *, device_count: int,
          f'unknown optimizer.name {config.optimizer.name!r}; known: adamw, sgd')
 
 
-def check_model(config, model, image_shape: tuple[int, ...]) -> None:
-  """Traces the model abstractly (no FLOPs) so shape errors surface now.
+def check_model(model, inputs) -> None:
+  """Traces the model's init abstractly (no FLOPs) so shape errors surface now.
 
-  Errors any part of the model raises for its input (Linformer's max_length,
-  heads not dividing the width, ...) become ConfigErrors, without the
-  trainer knowing the variants.
+  Errors any part of the model raises for its input (image size not
+  divisible by the patch size, too long for Linformer's max_length, heads not
+  dividing the width, ...) become ConfigErrors, without the trainer knowing
+  the models or the variants.
+
+  Args:
+    model: the flax module.
+    inputs: its positional inputs (`task.init_inputs(info)`), shapes only.
   """
-  m = config.model
   try:
-    attention.get(m.attention.name)
-  except ValueError as e:
-    raise ConfigError(f'model.attention.name: {e}') from None
-  _check(config.image_size % m.patch_size == 0,
-         f'image_size={config.image_size} is not divisible by '
-         f'model.patch_size={m.patch_size}')
-  images = jax.ShapeDtypeStruct((1,) + tuple(image_shape), 'float32')
-  try:
-    jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False),
-                   images)
+    jax.eval_shape(lambda *x: model.init(jax.random.key(0), *x, train=False),
+                   *inputs)
   except (ValueError, TypeError) as e:
     raise ConfigError(f'model config: {str(e).splitlines()[0]}') from None

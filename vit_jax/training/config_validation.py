@@ -34,6 +34,21 @@ def _sweep(value) -> Optional[str]:
   return None
 
 
+def _evals(value) -> Optional[str]:
+  """config.evals: name -> {kind, every_steps (None or >= 1), options}."""
+  if not hasattr(value, 'items'):
+    return 'must be a mapping name -> {"kind": ..., ...}'
+  for name, entry in value.items():
+    if not name or '/' in name:
+      return f'eval name {name!r} must be a non-empty metric prefix without /'
+    if not hasattr(entry, 'get') or not isinstance(entry.get('kind'), str):
+      return f'entry {name!r} needs a kind (an evaluator name)'
+    problem = r.integer(low=1, optional=True)(entry.get('every_steps'))
+    if problem:
+      return f'{name}.every_steps {problem}'
+  return None
+
+
 # Dotted field -> rule. Fields a config lacks are skipped (configs saved by
 # older versions); fields not listed here are not read by the trainer.
 RULES: dict[str, r.Rule] = {
@@ -58,9 +73,13 @@ RULES: dict[str, r.Rule] = {
     'input.skip_corrupt': r.boolean,
     'input.folder_test_fraction': r.number(low=0, high=1, low_open=True,
                                          high_open=True),
+    'input.num_threads': r.integer(low=0),  # 0: in the calling thread.
+    'input.prefetch': r.integer(low=0),
+    'input.cache_max_bytes': r.integer(low=0),  # 0: never in memory.
     'synthetic.num_train': r.integer(low=1),
     'synthetic.num_test': r.integer(low=1),
     'synthetic.channels': r.integer(low=1, high=4),
+    'synthetic.seed': r.integer(low=0, high=2**64 - 1),  # NumPy's seeds.
     'batch_size': r.integer(low=1),
     'eval_batch_size': r.integer(low=1),
     'total_steps': r.integer(low=0, optional=True),
@@ -77,6 +96,9 @@ RULES: dict[str, r.Rule] = {
     # 0 or None: no clipping.
     'grad_clip_norm': r.number(low=0, optional=True),
     'label_smoothing': r.number(low=0, high=1, high_open=True),
+    'task': r.optional_text,
+    'evals': _evals,
+    'summary_metric': r.text,
     'benchmark.kind': r.one_of(BENCHMARK_KINDS),
     'benchmark.steps': r.integer(low=1),
     'sweep': _sweep,
@@ -104,3 +126,28 @@ def validate(config) -> None:
     raise ConfigError('the config has no model section (config.model)')
   from vit_jax import models  # Late: keeps flag errors free of jax imports.
   models.check_config(config.model)
+  _check_task_and_evals(config)
+
+
+def _check_task_and_evals(config) -> None:
+  """The task and evaluators named exist; their options follow their rules."""
+  from vit_jax import evaluators
+  from vit_jax import tasks
+  try:
+    task = tasks.get(tasks.task_name(config))
+  except ValueError as e:
+    raise ConfigError(f'config.task: {e}') from None
+  evals = config.get('evals') or {}
+  for name, entry in evals.items():
+    try:
+      evaluator = evaluators.get(entry.kind)
+    except ValueError as e:
+      raise ConfigError(f'config.evals.{name}.kind: {e}') from None
+    r.check(entry, evaluator.OPTION_RULES, prefix=f'evals.{name}')
+  if 'summary_metric' in config:
+    prefix, _, metric = config.summary_metric.partition('/')
+    if prefix not in evals or metric not in task.metric_names:
+      known = [f'{e}/{m}' for e in evals for m in task.metric_names]
+      raise ConfigError(
+          f'config.summary_metric={config.summary_metric!r}: not a metric of '
+          f'config.evals and the task; known: {", ".join(known) or "none"}')

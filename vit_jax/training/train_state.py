@@ -1,6 +1,6 @@
 """The training state and its creation, already placed on the mesh."""
 
-from typing import Any
+from typing import Any, Sequence
 
 import flax
 import flax.linen as nn
@@ -19,29 +19,37 @@ class TrainState:
   opt_state: Any
 
 
-def init_params(model: nn.Module, image_shape: tuple[int, ...], seed: int):
-  """Initial parameters for images of `image_shape` (H, W, C)."""
-  images = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
-  return model.init(jax.random.key(seed), images, train=False)['params']
+def init_params(model: nn.Module, inputs: Sequence[jax.ShapeDtypeStruct],
+                seed: int):
+  """Initial parameters for model inputs shaped like `inputs`.
+
+  Args:
+    model: the flax module.
+    inputs: the positional model inputs of one example (`task.init_inputs`):
+      shapes and dtypes; zeros of them are what the model sees.
+    seed: the init key's seed.
+  """
+  zeros = [jnp.zeros(x.shape, x.dtype) for x in inputs]
+  return model.init(jax.random.key(seed), *zeros, train=False)['params']
 
 
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation,
-                       image_shape: tuple[int, ...], seed: int,
+                       inputs: Sequence[jax.ShapeDtypeStruct], seed: int,
                        mesh: Mesh) -> TrainState:
   """Initialises parameters and optimizer state, replicated on `mesh`."""
 
   def init():
-    params = init_params(model, image_shape, seed)
+    params = init_params(model, inputs, seed)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       opt_state=tx.init(params))
 
   return jax.jit(init, out_shardings=mesh_lib.replicated(mesh))()
 
 
-def abstract_train_state(model, tx, image_shape, seed, mesh) -> TrainState:
+def abstract_train_state(model, tx, inputs, seed, mesh) -> TrainState:
   """Shapes, dtypes and shardings of the state, for restoring checkpoints."""
   shapes = jax.eval_shape(
-      lambda: create_train_state(model, tx, image_shape, seed, mesh))
+      lambda: create_train_state(model, tx, inputs, seed, mesh))
   sharding = mesh_lib.replicated(mesh)
   return jax.tree.map(
       lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),

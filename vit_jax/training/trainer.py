@@ -16,7 +16,9 @@ import optax
 from jax.sharding import Mesh
 
 from vit_jax import errors
+from vit_jax import evaluators as evaluators_lib
 from vit_jax import models
+from vit_jax import tasks
 from vit_jax.data import input_pipeline
 from vit_jax.training import checkpointing
 from vit_jax.training import config_checks
@@ -37,6 +39,7 @@ class Run:
   config: Any
   workdir: str
   info: input_pipeline.DatasetInfo
+  task: tasks.Task
   model: nn.Module
   mesh: Mesh
   total_steps: int
@@ -64,20 +67,18 @@ def build_run(config, workdir: str) -> tuple[Run, list[str]]:
   config_checks.check_training_fields(
       config, device_count=jax.device_count(),
       process_count=jax.process_count())
+  task = tasks.make_task(config)
   try:
     info = input_pipeline.dataset_info(config)
     class_names = input_pipeline.class_names(config)
+    task.check(info)
   except ValueError as e:
-    raise config_checks.ConfigError(str(e)) from None
-  if info.num_classes != config.num_classes:
-    raise config_checks.ConfigError(
-        f'num_classes={config.num_classes} but dataset {config.dataset!r} has '
-        f'{info.num_classes} classes')
-  model = models.get_model(config.model, config.num_classes)
-  config_checks.check_model(config, model, info.image_shape)
+    raise errors.ConfigError(str(e)) from None
+  model = models.get_model(config.model, **task.model_kwargs(info))
+  config_checks.check_model(model, task.init_inputs(info))
   total = _total_steps(config, info.num_train)
   schedule = optimizer_lib.learning_rate_schedule(config.lr, total)
-  run = Run(config=config, workdir=workdir, info=info, model=model,
+  run = Run(config=config, workdir=workdir, info=info, task=task, model=model,
             mesh=mesh_lib.make_mesh(), total_steps=total, schedule=schedule,
             tx=optimizer_lib.make_optimizer(config, schedule))
   return run, class_names
@@ -95,7 +96,7 @@ def check_workdir(run: Run, class_names: list[str]) -> None:
     workdir_lib.check_class_names(workdir, class_names)
   steps_saved = checkpointing.saved_steps(workdir)
   if steps_saved and steps_saved[-1] > run.total_steps:
-    raise config_checks.ConfigError(
+    raise errors.ConfigError(
         f'the run in {workdir} is at step {steps_saved[-1]}, past this '
         f'config\'s {run.total_steps} steps; set total_steps >= '
         f'{steps_saved[-1]} (or use a new --workdir) to go on')
@@ -113,20 +114,15 @@ def load_state(workdir: str) -> tuple[Any, train_state.TrainState]:
   config = workdir_lib.load_config(workdir)
   run, _ = build_run(config, workdir)
   if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
-    raise config_checks.ConfigError(f'no checkpoint in {workdir}')
+    raise errors.ConfigError(f'no checkpoint in {workdir}')
   ckpt = checkpointing.Checkpointer(workdir, every_steps=1, max_to_keep=None,
                                     read_only=True)
   try:
     if ckpt.latest_step() is None:
-      raise config_checks.ConfigError(f'no checkpoint in {workdir}')
+      raise errors.ConfigError(f'no checkpoint in {workdir}')
     return config, restore_or_create_state(run, ckpt)
   finally:
     ckpt.close()
-
-
-# Kept as names of this module for callers of the trainer.
-Preempted = errors.Stopped
-NonFiniteError = errors.NonFiniteError
 
 
 def _warn(message: str) -> None:
@@ -154,7 +150,8 @@ def restore_or_create_state(run: Run, ckpt: checkpointing.Checkpointer,
   Raises:
     ConfigError: no checkpoint fits this run.
   """
-  args = (run.model, run.tx, run.info.image_shape, run.config.seed, run.mesh)
+  args = (run.model, run.tx, run.task.init_inputs(run.info), run.config.seed,
+          run.mesh)
   steps_saved = ckpt.all_steps()
   if not steps_saved:
     return train_state.create_train_state(*args)
@@ -171,7 +168,7 @@ def restore_or_create_state(run: Run, ckpt: checkpointing.Checkpointer,
       continue
     break
   else:
-    raise config_checks.ConfigError(
+    raise errors.ConfigError(
         f'no checkpoint in {ckpt.directory} fits this run (step '
         f'{steps_saved[-1]}: {first_error}); use a new --workdir') from None
   for bad_step, reason in skipped:
@@ -186,25 +183,51 @@ def restore_or_create_state(run: Run, ckpt: checkpointing.Checkpointer,
     # training on other data than an uninterrupted run would.
     position = data_iterator.get_state()['next_index']
     if position != int(jax.device_get(state.step)):
-      raise config_checks.ConfigError(
+      raise errors.ConfigError(
           f'checkpoint {step} in {run.workdir}: input position '
           f'{position} != model step {int(state.step)}')
   return state
 
 
-def evaluate(run: Run, eval_step, params) -> dict[str, float]:
-  """Loss and accuracy over the whole test split (padding excluded)."""
-  totals = None
-  for local_batch in input_pipeline.eval_batches(
-      run.config, split='test',
-      process_index=jax.process_index(), process_count=jax.process_count()):
-    sums = eval_step(params, mesh_lib.shard_batch(local_batch, run.mesh))
-    totals = sums if totals is None else jax.tree.map(np.add, totals, sums)
-  totals = jax.device_get(totals)
-  count = float(totals['count'])
-  return {'test/loss': float(totals['loss_sum']) / count,
-          'test/accuracy': float(totals['correct_sum']) / count,
-          'test/count': count}
+class Evaluations:
+  """The config's evaluators (`config.evals`), each run on its own schedule.
+
+  `latest` holds every evaluator's most recent metrics: the run's final
+  result once the last step was evaluated.
+  """
+
+  def __init__(self, run: Run):
+    self._every, self._evaluators = {}, {}
+    for name, entry in run.config.evals.items():
+      options = dict(entry)
+      kind, every = options.pop('kind'), options.pop('every_steps', None)
+      self._every[name] = every or run.config.eval_every_steps
+      self._evaluators[name] = evaluators_lib.get(kind)(run, name, **options)
+    self.latest: dict[str, float] = {}
+
+  def due(self, step: int, *, last: bool) -> list[str]:
+    return [name for name, every in self._every.items()
+            if last or step % every == 0]
+
+  def run(self, names: list[str], params) -> dict[str, float]:
+    """Metrics of the evaluators `names` (all processes call this)."""
+    metrics = {}
+    for name in names:
+      metrics.update(self._evaluators[name].evaluate(params))
+    self.latest.update(metrics)
+    return metrics
+
+
+def summary_line(config, final: dict[str, float], step: int) -> str:
+  """'final test accuracy 0.9972 (359/360) at step N' for the summary metric."""
+  metric = config.summary_metric
+  prefix, _, name = metric.partition('/')
+  value = final[metric]
+  line = f'final {prefix} {name} {value:.4f}'
+  count = final.get(f'{prefix}/count')
+  if name == 'accuracy' and count:
+    line += f' ({int(round(value * count))}/{int(count)})'
+  return f'{line} at step {step}'
 
 
 def check_finite(pending: list[tuple[int, dict[str, Any]]],
@@ -222,7 +245,7 @@ def check_finite(pending: list[tuple[int, dict[str, Any]]],
            if not np.isfinite(metrics[k])]
     if bad:
       latest = ckpt.latest_step()
-      raise NonFiniteError(
+      raise errors.NonFiniteError(
           f'non-finite {" and ".join(k.split("/")[1] for k in bad)} '
           f'({float(metrics[bad[0]])}) at step {step}; stopped without '
           'saving; last good checkpoint: '
@@ -251,8 +274,9 @@ class _Progress:
   def write(self, step: int, fetched) -> None:
     row = _mean_metrics(fetched)
     elapsed, done = time.time() - self._since[0], step - self._since[1]
-    if done:
-      row['train/images_per_s'] = done * self._run.config.batch_size / elapsed
+    if done:  # One unit (image, sequence, ...) per example.
+      row[f'train/{self._run.task.unit}_per_s'] = (
+          done * self._run.config.batch_size / elapsed)
     self._log.write(step, row)
     self._log.progress(step, row)
     self._since = (time.time(), step)
@@ -340,9 +364,7 @@ def _train_in_workdir(run: Run, is_writer: bool) -> dict[str, float]:
       raise
     ckpt.close()  # The last async save completes; raises if it failed.
     log.close()
-  log.info(f'final test accuracy {final["test/accuracy"]:.4f} '
-           f'({int(round(final["test/accuracy"] * final["test/count"]))}/'
-           f'{int(final["test/count"])}) at step {run.total_steps}; '
+  log.info(f'{summary_line(config, final, run.total_steps)}; '
            f'workdir {workdir}')
   return final
 
@@ -361,11 +383,11 @@ def _train_loop(run: Run, state, batches, ckpt, log, watcher, start: int):
   """Steps from `start` to the end; returns (state, final test metrics)."""
   config = run.config
   train_step = steps.make_train_step(
-      run.model, run.tx, run.schedule, seed=config.seed,
-      label_smoothing=config.label_smoothing, mesh=run.mesh)
-  eval_step = steps.make_eval_step(run.model, run.mesh)
+      run.model, run.task, run.tx, run.schedule, seed=config.seed,
+      mesh=run.mesh)
+  evaluations = Evaluations(run)
   progress = _Progress(run, log, start)
-  pending, final = [], None
+  pending = []
   for step in range(start + 1, run.total_steps + 1):
     state, metrics = train_step(state, mesh_lib.shard_batch(next(batches),
                                                             run.mesh))
@@ -377,28 +399,29 @@ def _train_loop(run: Run, state, batches, ckpt, log, watcher, start: int):
     if step % config.log_every_steps == 0 or last:
       progress.write(step, check_finite(pending, ckpt))
       pending = []
-    if step % config.eval_every_steps == 0 or last:
-      final = evaluate(run, eval_step, state.params)
-      log.write(step, final)
+    due = evaluations.due(step, last=last)
+    if due:
+      log.write(step, evaluations.run(due, state.params))
     if last or stop or ckpt.should_save(step):
       check_finite(pending, ckpt)
       ckpt.save(step, state, batches)
     if stop and not last:
       ckpt.wait()  # "saved" must be true when we say it.
       raise errors.Stopped(step, ckpt.directory, stop)
-  if final is None:  # Nothing left to train: report the result.
-    final = evaluate(run, eval_step, state.params)
-    log.write(start, final)
-  return state, final
+  if start >= run.total_steps:  # Nothing left to train: report the result.
+    log.write(start, evaluations.run(evaluations.due(start, last=True),
+                                     state.params))
+  return state, evaluations.latest
 
 
 def predict(config, workdir: str, *, repeats: int = 3) -> np.ndarray:
-  """One forward pass on random images of the config's shape; times it.
+  """One forward pass on a random batch of the config's shapes; times it.
 
   Uses the workdir's newest readable checkpoint if there is one (the run's
   config must match), else fresh weights. Reads only: no lock, nothing
   written or cleaned, so it is safe on a running run and on a read-only
-  workdir. Returns the logits [batch, num_classes].
+  workdir. Returns the model's outputs (logits [batch, num_classes] for
+  classification).
   """
   run, _ = build_run(config, workdir)
   workdir_lib.check(workdir, config, allowed=workdir_lib.READ_ONLY_CHANGES)
@@ -410,25 +433,27 @@ def predict(config, workdir: str, *, repeats: int = 3) -> np.ndarray:
     finally:
       ckpt.close()
   else:  # A read-only manager needs the folder: fresh weights without it.
-    params = train_state.init_params(run.model, run.info.image_shape,
-                                     config.seed)
-  batch = config.predict_batch_size
-  images = np.random.default_rng(config.seed).normal(
-      size=(batch,) + tuple(run.info.image_shape)).astype(np.float32)
-  forward = steps.make_predict_fn(run.model)
+    params = train_state.init_params(
+        run.model, run.task.init_inputs(run.info), config.seed)
+  batch = run.task.random_batch(run.info, config.predict_batch_size,
+                                np.random.default_rng(config.seed))
+  forward = steps.make_predict_fn(run.model, run.task)
   t0 = time.time()
-  logits = jax.block_until_ready(forward(params, images))
+  outputs = jax.block_until_ready(forward(params, batch))
   compile_s = time.time() - t0
   times = []
   for _ in range(repeats):
     t0 = time.time()
-    jax.block_until_ready(forward(params, images))
+    jax.block_until_ready(forward(params, batch))
     times.append(time.time() - t0)
-  p = config.model.patch_size
-  tokens = (images.shape[1] // p) * (images.shape[2] // p)
-  print(f'predict: {batch} image(s) {"x".join(map(str, images.shape[1:]))} '
-        f'-> {tokens} patches, logits {list(logits.shape)}; first call '
-        f'(with compilation) {compile_s:.2f} s, forward median '
-        f'{statistics.median(times):.3f} s over {repeats}; top classes '
-        f'{np.argmax(logits, -1).tolist()}', flush=True)
-  return np.asarray(logits)
+  example_shape = run.task.init_inputs(run.info)[0].shape[1:]
+  inputs = (f'{config.predict_batch_size} example(s) '
+            f'{"x".join(map(str, example_shape))}')
+  length = getattr(run.model, 'sequence_length', None)
+  if length:
+    inputs += f' -> {length(example_shape)} tokens'
+  outputs = np.asarray(outputs)
+  print(f'predict: {inputs}; first call (with compilation) {compile_s:.2f} s, '
+        f'forward median {statistics.median(times):.3f} s over {repeats}; '
+        f'{run.task.describe(batch, outputs)}', flush=True)
+  return outputs

@@ -104,7 +104,36 @@ def load_config(workdir: str):
   record = read_record(workdir)
   if record is None:
     raise ConfigError(f'{workdir} holds no run ({CONFIG_FILE} not found)')
-  return ml_collections.ConfigDict(record)
+  return config_from_record(record)
+
+
+def config_from_record(record: dict[str, Any]) -> ml_collections.ConfigDict:
+  """A saved config as a ConfigDict, with the fields it lacks filled in.
+
+  A record saved before a field was declared lacks it; the code reads every
+  field directly, so the field's default from `configs/common.py`
+  `trainer_defaults()`, the one place defaults are declared, is filled in.
+  """
+  from configs import common  # Late: configs imports the data pipeline.
+  defaults = common.trainer_defaults().to_dict()
+  return ml_collections.ConfigDict(_with_missing(record, defaults))
+
+
+def _with_missing(record: dict[str, Any],
+                  defaults: dict[str, Any]) -> dict[str, Any]:
+  """`record` plus the fields of `defaults` it lacks, section by section.
+
+  A section whose every default is itself a mapping (config.evals: name ->
+  entry) is one value: a record's own entries are kept as they are.
+  """
+  merged = dict(record)
+  for key, default in defaults.items():
+    if key not in merged:
+      merged[key] = default
+    elif (isinstance(default, dict) and isinstance(merged[key], dict)
+          and not all(isinstance(v, dict) for v in default.values())):
+      merged[key] = _with_missing(merged[key], default)
+  return merged
 
 
 def check(workdir: str, config, *, allowed=RESUMABLE_CHANGES) -> bool:

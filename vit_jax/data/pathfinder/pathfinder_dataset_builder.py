@@ -9,13 +9,14 @@ TensorFlow), which documents the images and their difficulty per size.
 
 Configs (tfds names 'pathfinder/32', 'pathfinder/64', 'pathfinder/128'):
 
-  config  image       train    test   preparation time (measured)
-  32      32x32x1    20,000   2,000   26 s
-  64      64x64x1    10,000   1,000   26 s
-  128     128x128x1   5,000     500   34 s
+  config  image       train    test
+  32      32x32x1    20,000   2,000
+  64      64x64x1    10,000   1,000
+  128     128x128x1   5,000     500
 
-(one process on a 2-core machine shared with another job; up to twice as
-long when the cores are more contended). Stored sizes: 9, 11 and 15 MB.
+Preparing a config takes ~0.5 min on a 2-core CPU (up to twice as long when
+the cores are contended) and stores ~10-15 MB. Measured figures:
+docs/results.md.
 
 Features:
   image: uint8 (S, S, 1), white ink on black.

@@ -16,7 +16,7 @@ from PIL import Image
 from PIL import ImageEnhance
 from PIL import ImageOps
 
-from vit_jax.data import preprocess
+from vit_jax.data.ops import preprocess
 
 _SALT = 0x4A4D0A06
 _FILL = 128  # Grey for pixels uncovered by rotations, shears, translations.

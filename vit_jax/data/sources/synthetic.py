@@ -1,4 +1,4 @@
-"""A synthetic, learnable, random-access image source that stores nothing.
+"""`dataset='synthetic'`: learnable random images that are stored nowhere.
 
 Example `i` of a split is a pure function of (seed, split, i): its label is
 drawn from a Philox generator keyed by those three numbers, and its image is
@@ -8,10 +8,18 @@ learnt on train transfers to test): a `grid x grid` block pattern of random
 grey levels in [64, 192] per channel, upsampled to the image size (nearest
 neighbour). The noise is uniform in [-32, 31] per pixel, so no clipping.
 
-Used for benchmarks and for configs whose tfds data is not prepared.
+Used for benchmarks and for configs whose tfds data is not prepared
+(config.dataset_fallback='synthetic'). Sizes, channels and seed come from
+config.synthetic, the classes from config.num_classes.
 """
 
+import dataclasses
+
 import numpy as np
+
+from vit_jax.data.sources import base
+from vit_jax.data.sources import image_records
+from vit_jax.data.sources import registry
 
 _SPLIT_IDS = {'train': 0, 'test': 1}
 
@@ -77,3 +85,47 @@ class SyntheticSource:
 
   def __getitems__(self, indices) -> list[dict[str, np.ndarray | int]]:
     return [self[i] for i in indices]
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticSettings:
+  """Attributes: image: see image_records.ImageSettings; the others:
+  config.synthetic's fields and config.num_classes."""
+  image: image_records.ImageSettings
+  num_train: int
+  num_test: int
+  channels: int
+  seed: int
+  num_classes: int | None
+
+
+@registry.register
+class Synthetic(base.SourceKind):
+  """The dataset 'synthetic': its train and test splits."""
+
+  names = ('synthetic',)
+
+  def settings(self, config) -> SyntheticSettings:
+    return SyntheticSettings(
+        image=image_records.ImageSettings.of(config),
+        num_train=config.synthetic.num_train,
+        num_test=config.synthetic.num_test,
+        channels=config.synthetic.channels, seed=config.synthetic.seed,
+        num_classes=config.num_classes)
+
+  def open(self, dataset: str, split: str, *, role: str | None,
+           settings: SyntheticSettings) -> base.Source:
+    if role is None:
+      raise ValueError(f'synthetic data has only the train and test splits, '
+                       f'not {split!r}')
+    if settings.num_classes is None:
+      raise ValueError('synthetic data needs config.num_classes')
+    size = settings.image.size
+    records = SyntheticSource(
+        num_examples=settings.num_test if role == 'test' else
+        settings.num_train, image_shape=(size, size, settings.channels),
+        num_classes=settings.num_classes, seed=settings.seed, split=role)
+    return image_records.ImageRecords(
+        records, name=f'{dataset}[{split}]',
+        class_names=[str(i) for i in range(settings.num_classes)],
+        channels=settings.channels, settings=settings.image, encoded=False)

@@ -1,11 +1,12 @@
 """XLA flags that make a run's numbers the same in every process.
 
 XLA:CPU's multi-threaded Eigen matmuls summed in an order that varied between
-processes (seen: 2 of 6 identical fresh runs differed after 100 steps; 6 of 6
-agreed without them; no measurable cost on the catsdogs train step). The GPU
-flag is XLA's documented equivalent. XLA reads XLA_FLAGS when the backend
-starts (the first computation), so call this before that; importing jax is
-fine. Flags the user set already are left as they are.
+processes: some identical fresh runs of one config differed after 100 steps
+with them, all agreed without them, at no measurable cost on the catsdogs
+train step (figures: docs/results.md). The GPU flag is XLA's documented
+equivalent. XLA reads XLA_FLAGS when the backend starts (the first
+computation), so call this before that; importing jax is fine. Flags the user
+set already are left as they are.
 """
 
 import os

@@ -80,7 +80,7 @@ def decode_image(image: np.ndarray | bytes | str, *, channels: int,
   Args:
     image: encoded bytes (any format PIL reads), a path to such a file, or an
       array [H, W] or [H, W, c].
-    channels: 1 or 3.
+    channels: 1 or 3 (arrays: any).
     min_size: if set, JPEGs are decoded at the smallest DCT scale (1/2, 1/4,
       1/8) that keeps both sides >= min_size, which is several times faster
       for large photos resized to a small image_size.
@@ -92,8 +92,9 @@ def decode_image(image: np.ndarray | bytes | str, *, channels: int,
     OSError, ValueError (or another PIL error): unreadable, truncated or not
     an image. The input pipeline names the example and raises or skips it.
   """
-  mode = {1: 'L', 3: 'RGB'}[channels]
   if isinstance(image, (bytes, np.bytes_, memoryview, str, os.PathLike)):
+    # Looked up here: arrays may have any channel count (synthetic.channels).
+    mode = {1: 'L', 3: 'RGB'}[channels]
     if not isinstance(image, (str, os.PathLike)):
       image = io.BytesIO(image)
     with Image.open(image) as pil:

@@ -4,20 +4,20 @@ XLA:CPU allocates an executable's temporaries afresh on every call: one
 buffer of the memory plan's size (0.6 GiB for the catsdogs Linformer train
 step). glibc's malloc serves blocks above 32 MiB with mmap and gives them back
 with munmap, so every step faults the same memory in again, 4 KiB at a time,
-and the kernel zeroes each page. Measured on that step (2 cores, batch 64):
-159k page faults and 0.25 s of system time per step, step median 394 ms. With
-`GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (glibc >= 2.35: malloc asks for
-transparent huge pages on the blocks it maps) the same step took 1.1k faults,
-0.05 s of system time and 260 ms. Results are unchanged: only the pages
-backing the buffers differ.
+and the kernel zeroes each page. With `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`
+(glibc >= 2.35: malloc asks for transparent huge pages on the blocks it maps)
+that step, on a 2-core CPU, takes over 100x fewer page faults, a fifth of the
+system time and about a third less wall time. Results are unchanged: only the
+pages backing the buffers differ.
 
 Huge pages still leave the kernel zeroing every fresh page: for steps whose
 plan is GiBs that remains visible (full attention at n = 4,097, plan 1.6 GiB:
-0.4-1.6 s of system time in a 1.2-1.9 s step). Keeping the memory mapped
+a third or more of the step is system time). Keeping the memory mapped
 instead (`glibc.malloc.hugetlb=1:glibc.malloc.mmap_max=0:
 glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=17179869184`: no faults
-at all) ran that step in 1.09 s, but the catsdogs step 13% slower (one arena
+at all) makes that step faster, but the catsdogs step ~13% slower (one arena
 shared by all threads), so it is not the default; set it for long sequences.
+Measured figures: docs/results.md.
 
 glibc reads GLIBC_TUNABLES once, when the process starts, hence the restart:
 `restart_with_huge_pages()` re-executes the program (same process id, same

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from vit_jax.data import preprocess
+from vit_jax.data.ops import preprocess
 
 # Each random op draws from its own stream of per-example numbers.
 _CROP_SALT = 0x5C0FFEE1

@@ -1,6 +1,6 @@
 r"""Runs one sweep point in its own process (what the sweep runner starts).
 
-  python -m vit_jax.sweeps.run_point --config_json=W/point_config.json --workdir=W
+  python -m vit_jax.sweeps.point_job --config_json=W/point_config.json --workdir=W
 
 Writes W/result.json with "status": "ok" and its figures, or "preempted"
 (SIGTERM or Ctrl-C: a training point saved a checkpoint; exit 0 for SIGTERM,
@@ -16,12 +16,11 @@ import os
 from absl import app
 from absl import flags
 from absl import logging
-import ml_collections
 
 from vit_jax import cli
-from vit_jax import deterministic_kernels
+from vit_jax.runtime import deterministic_kernels
 from vit_jax import errors
-from vit_jax import host_malloc
+from vit_jax.runtime import host_malloc
 from vit_jax.sweeps import point
 from vit_jax.training import workdir as workdir_lib
 
@@ -38,14 +37,14 @@ def _write_result(workdir: str, row: dict) -> None:
   workdir_lib.write_text(workdir, point.RESULT_FILE, json.dumps(row, indent=1))
 
 
-def _read_config(path: str) -> ml_collections.ConfigDict:
+def _read_config(path: str):
   if not os.path.exists(path):
     raise errors.ConfigError(f'--config_json={path}: no such file')
   saved = workdir_lib.read_json(path, what='--config_json')
   if not isinstance(saved, dict):
     raise errors.ConfigError(
         f'--config_json={path} is not a config (a JSON object)')
-  return ml_collections.ConfigDict(saved)
+  return workdir_lib.config_from_record(saved)
 
 
 def main(argv):
@@ -62,8 +61,8 @@ def main(argv):
   limit = _MAX_MEMORY_GB.value
   with cli.user_errors_exit():
     try:
-      row = point.run_point(config, _WORKDIR.value,
-                            None if limit is None else int(limit * 2**30))
+      row = point.result_row(config, _WORKDIR.value,
+                             None if limit is None else int(limit * 2**30))
     except errors.Stopped as e:  # Recorded, then exits as any stop does.
       _write_result(_WORKDIR.value, {'status': 'preempted', 'step': e.step,
                                      'reason': str(e)})

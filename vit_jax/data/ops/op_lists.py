@@ -27,9 +27,9 @@ from typing import Sequence
 
 import numpy as np
 
-from vit_jax.data import preprocess
-from vit_jax.data import randaugment as randaugment_lib
-from vit_jax.data import spatial
+from vit_jax.data.ops import preprocess
+from vit_jax.data.ops import randaugment as randaugment_lib
+from vit_jax.data.ops import spatial
 
 # Ops that draw from the examples' seeds: train only (eval gets no seeds).
 _RANDOM = frozenset({'random_shift', 'random_resized_crop', 'flip_lr'})

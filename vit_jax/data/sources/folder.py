@@ -1,4 +1,4 @@
-"""A folder of image files as a random-access source: `dataset='folder:DIR'`.
+"""Image files in class folders: the source kind of `dataset='folder:DIR'`.
 
 Three layouts:
 
@@ -19,17 +19,22 @@ Files with an image extension (.jpg, .jpeg, .png, .bmp, .gif, .webp, .tif,
 .tiff; any case) are listed; others (PetImages' Thumbs.db) and hidden entries
 are ignored. Listing reads directories only, never the images, so it takes
 well under a second for 25,000 photos; images are decoded when read (see
-input_pipeline: corrupt files raise there, or are skipped with
+image_records: corrupt files raise there, or are skipped with
 config.input.skip_corrupt).
 
 Records are {'image': path, 'label': int}; `preprocess.decode_image` opens
-paths.
+paths. Images of any mode become RGB.
 """
 
+import dataclasses
 import hashlib
 import os
 
 import numpy as np
+
+from vit_jax.data.sources import base
+from vit_jax.data.sources import image_records
+from vit_jax.data.sources import registry
 
 PREFIX = 'folder:'
 IMAGE_EXTENSIONS = frozenset(
@@ -184,3 +189,36 @@ class FolderSource:
   def describe(self, index: int) -> str:
     """Names example `index` in error messages: its path."""
     return self._paths[int(index)]
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderSettings:
+  """Attributes: image: see image_records.ImageSettings; test_fraction:
+  config.input.folder_test_fraction."""
+  image: image_records.ImageSettings
+  test_fraction: float
+
+
+@registry.register
+class Folders(base.SourceKind):
+  """Datasets named 'folder:DIR'."""
+
+  patterns = (PREFIX + 'DIR',)
+
+  def serves(self, dataset: str) -> bool:
+    return root_of(dataset) is not None
+
+  def settings(self, config) -> FolderSettings:
+    return FolderSettings(image=image_records.ImageSettings.of(config),
+                          test_fraction=config.input.folder_test_fraction)
+
+  def open(self, dataset: str, split: str, *, role: str | None,
+           settings: FolderSettings) -> base.Source:
+    del role  # A split is a folder, or 'train' / 'test' made here.
+    records = FolderSource(root_of(dataset), split,
+                           test_fraction=settings.test_fraction)
+    return image_records.ImageRecords(
+        records, name=f'{dataset}[{split}]',
+        class_names=records.class_names,
+        channels=3,  # Grey, palette, CMYK, ... all become RGB.
+        settings=settings.image)

@@ -1,0 +1,2 @@
+"""Process set-up that entry points do first: malloc's huge pages
+(host_malloc) and XLA flags for bit-identical runs (deterministic_kernels)."""
