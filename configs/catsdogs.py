@@ -36,7 +36,7 @@ image (the seed resized the short side to 256 and center-cropped 224).
 
 Expected on a 2-core CPU: the train step alone runs ~230-250 images/s and
 inference ~810-910 images/s
-(`python -m vit_jax.benchmark --config=configs/catsdogs.py:linformer`), about
+(`python -m vit_jax.benchmarking --config=configs/catsdogs.py:linformer`), about
 1.7-1.8x the PyTorch seed in training and 1.9-2.0x in inference
 (experiments/peer/compare.py); ~150-180 images/s end to end from a folder of
 JPEGs (decoding shares the cores), so 20 epochs of Kaggle's 20k training

@@ -253,3 +253,18 @@ def _empty_sweep():
   config.unlock()
   config.sweep = []
   return config
+
+
+def test_resumable_changes_are_per_field(tmp_path):
+  """Threading and evaluations may change in a used workdir (dotted fields);
+  a sibling field of the same section (the train ops) may not."""
+  config = default.get_config()
+  workdir = str(tmp_path)
+  workdir_lib.save_record(workdir, config)
+  config.input.num_threads = 4
+  config.input.prefetch = 1
+  config.evals.test.every_steps = 7
+  assert workdir_lib.check(workdir, config)
+  config.input.train_ops = ('flip_lr',)
+  with pytest.raises(errors.ConfigError, match='input.train_ops'):
+    workdir_lib.check(workdir, config)

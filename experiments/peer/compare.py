@@ -3,7 +3,7 @@ r"""JAX vs the PyTorch peer on the catsdogs Linformer config, side by side.
   .venv/bin/python experiments/peer/compare.py --rounds=3
 
 Alternates `experiments/peer/peer_benchmark.py` (in the peer venv) and
-`python -m vit_jax.benchmark --config=configs/catsdogs.py:linformer` for
+`python -m vit_jax.benchmarking --config=configs/catsdogs.py:linformer` for
 `--rounds` rounds and prints the medians of images/s and the ratios JAX/peer
 for training and inference.
 
@@ -92,7 +92,7 @@ def jax_bench(steps: int, xla_flags: str | None) -> tuple[dict, float]:
   if xla_flags is not None:
     env['XLA_FLAGS'] = xla_flags
   out, others = run_measured(
-      [sys.executable, '-m', 'vit_jax.benchmark', f'--config={CONFIG}',
+      [sys.executable, '-m', 'vit_jax.benchmarking', f'--config={CONFIG}',
        f'--steps={steps}'], env=env)
   result = {}
   for line in out.splitlines():

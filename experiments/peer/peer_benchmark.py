@@ -6,7 +6,7 @@ Linformer k=64, 2 classes; Adam lr 3e-5, batch 64, float32, 2 threads.
   experiments/peer/.venv/bin/python experiments/peer/peer_benchmark.py
 
 Runs in its own venv (see README.md); nothing in the project imports it.
-Prints lines in the style of `python -m vit_jax.benchmark` and, with --json,
+Prints lines in the style of `python -m vit_jax.benchmarking` and, with --json,
 one `RESULT {...}` line per kind.
 """
 

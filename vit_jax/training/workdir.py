@@ -18,9 +18,13 @@ from vit_jax.errors import ConfigError, WriteError
 
 CONFIG_FILE = 'config.json'
 # Changing these between runs in one workdir keeps a checkpoint meaningful.
+# A dotted name allows that field and everything below it. Evaluations and
+# the input's threading never change the trained state.
 RESUMABLE_CHANGES = frozenset({
     'total_steps', 'total_epochs', 'log_every_steps', 'eval_every_steps',
-    'checkpoint_every_steps', 'max_to_keep', 'data_dir'})
+    'checkpoint_every_steps', 'max_to_keep', 'data_dir', 'evals',
+    'summary_metric', 'input.num_threads', 'input.prefetch',
+    'input.cache_max_bytes'})
 # Read-only actions on a run (mode=predict) may differ in these as well.
 READ_ONLY_CHANGES = RESUMABLE_CHANGES | {'mode', 'predict_batch_size'}
 # Fields every run record has; a config.json without them is not one.
@@ -136,13 +140,20 @@ def _with_missing(record: dict[str, Any],
   return merged
 
 
+def _allowed(dotted: str, allowed) -> bool:
+  """Whether `dotted` or a section above it is in `allowed`."""
+  parts = dotted.split('.')
+  return any('.'.join(parts[:i]) in allowed for i in range(1, len(parts) + 1))
+
+
 def check(workdir: str, config, *, allowed=RESUMABLE_CHANGES) -> bool:
   """Checks that `config` may run in `workdir`; reads only.
 
   Args:
     workdir: the run's directory (need not exist).
     config: the new config.
-    allowed: top-level fields that may differ from the saved record.
+    allowed: fields (dotted: 'input.prefetch') or sections that may differ
+      from the saved record.
 
   Returns:
     Whether the workdir already holds a run record.
@@ -165,7 +176,7 @@ def check(workdir: str, config, *, allowed=RESUMABLE_CHANGES) -> bool:
     return False
   new = _as_json_dict(config)
   blocking = [k for k in config_differences(saved, new)
-              if k.split('.')[0] not in allowed]
+              if not _allowed(k, allowed)]
   if blocking:
     flat_saved, flat_new = _flatten(saved), _flatten(new)
     shown = ', '.join(f'{k} ({flat_saved.get(k)!r} -> {flat_new.get(k)!r})'

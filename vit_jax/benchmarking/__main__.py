@@ -1,6 +1,6 @@
 r"""Prints training and inference speed and memory of any config.
 
-  python -m vit_jax.benchmark --config=configs/catsdogs.py:linformer
+  python -m vit_jax.benchmarking --config=configs/catsdogs.py:linformer
 
 Measures the compiled train step and forward pass on random inputs of the
 config's shape (batch `config.batch_size`), each in its own subprocess so that
@@ -52,7 +52,7 @@ def main(argv):
       print('RESULT ' + json.dumps(_measure_here(_CONFIG.value, _KIND.value)))
       return
   for kind in ('train', 'forward'):
-    cmd = [sys.executable, '-m', 'vit_jax.benchmark', *sys.argv[1:],
+    cmd = [sys.executable, '-m', 'vit_jax.benchmarking', *sys.argv[1:],
            f'--kind={kind}']
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')]
