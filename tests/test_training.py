@@ -307,6 +307,19 @@ def test_workdir_has_config_and_metrics(runs):
       '2', '4']
 
 
+def test_finished_run_started_again_reports_without_new_rows(runs, tmp_path):
+  """The same command on a finished run re-evaluates and prints the result;
+  metrics.jsonl still holds each step's test row once."""
+  workdir = str(tmp_path / 'finished')
+  shutil.copytree(runs.workdir_a, workdir)
+  final, output = train_and_capture(runs.config, workdir)
+  assert final == runs.final_a
+  assert 'final test accuracy' in output
+  test_steps = [r['step'] for r in read_metrics(workdir) if 'test/loss' in r]
+  assert test_steps == [r['step'] for r in read_metrics(runs.workdir_a)
+                        if 'test/loss' in r] == [4]
+
+
 def test_evaluation_covers_whole_test_split(runs, tmp_path):
   """test/count is the split size though 64 does not divide 360; padding is
   excluded (equal loss and accuracy with an eval batch that divides 360)."""

@@ -24,6 +24,7 @@ from vit_jax.training import checkpointing
 from vit_jax.training import config_checks
 from vit_jax.training import config_validation
 from vit_jax.training import mesh as mesh_lib
+from vit_jax.training import metrics_log
 from vit_jax.training import optimizer as optimizer_lib
 from vit_jax.training import preemption
 from vit_jax.training import quiet_disk_errors
@@ -379,6 +380,16 @@ def _close_quietly(ckpt: checkpointing.Checkpointer,
       pass  # The error being raised already says what went wrong.
 
 
+def _already_logged(workdir: str, step: int, metrics) -> bool:
+  """Whether metrics.jsonl has a row of `step` with all of `metrics`' keys
+  (a finished run started again re-evaluates; its rows stay one per step)."""
+  try:
+    rows = metrics_log.read_metrics(workdir)
+  except (OSError, ValueError):
+    return False
+  return any(r.get('step') == step and set(metrics) <= set(r) for r in rows)
+
+
 def _train_loop(run: Run, state, batches, ckpt, log, watcher, start: int):
   """Steps from `start` to the end; returns (state, final test metrics)."""
   config = run.config
@@ -409,8 +420,9 @@ def _train_loop(run: Run, state, batches, ckpt, log, watcher, start: int):
       ckpt.wait()  # "saved" must be true when we say it.
       raise errors.Stopped(step, ckpt.directory, stop)
   if start >= run.total_steps:  # Nothing left to train: report the result.
-    log.write(start, evaluations.run(evaluations.due(start, last=True),
-                                     state.params))
+    metrics = evaluations.run(evaluations.due(start, last=True), state.params)
+    if not _already_logged(run.workdir, start, metrics):
+      log.write(start, metrics)
   return state, evaluations.latest
 
 
