@@ -5,7 +5,6 @@ the number a sweep over sequence lengths compares.
 """
 
 import dataclasses
-import resource
 import statistics
 import time
 from typing import Any
@@ -18,6 +17,7 @@ from vit_jax import tasks
 from vit_jax.benchmarking import model_flops
 from vit_jax.benchmarking import step_memory
 from vit_jax.data import input_pipeline
+from vit_jax.runtime import process_memory
 from vit_jax.training import config_checks
 from vit_jax.training import mesh as mesh_lib
 from vit_jax.training import optimizer as optimizer_lib
@@ -52,10 +52,6 @@ class StepBenchmark:
 
   def as_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
-
-
-def _peak_rss_bytes() -> int:
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux KiB.
 
 
 def xla_memory_bytes(compiled) -> int:
@@ -131,7 +127,7 @@ def benchmark_step(config, kind: str, *, steps_to_time: int = 5,
   times = []
   # Read before rss_growth resets the kernel's peak mark (which ru_maxrss
   # reports too): the compilation's peak must still count.
-  peak_before_steps = _peak_rss_bytes()
+  peak_before_steps = process_memory.max_rss_bytes()
   with step_memory.rss_growth() as growth:
     for i in range(steps_to_time + 1):
       start = time.perf_counter()
@@ -151,4 +147,4 @@ def benchmark_step(config, kind: str, *, steps_to_time: int = 5,
       xla_flops_per_step=xla_flops, model_flops_per_step=flops,
       model_flops_per_s=flops / median,
       xla_memory_bytes=memory, step_rss_bytes=growth.bytes,
-      peak_rss_bytes=max(peak_before_steps, _peak_rss_bytes()))
+      peak_rss_bytes=max(peak_before_steps, process_memory.max_rss_bytes()))

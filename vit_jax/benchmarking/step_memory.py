@@ -9,33 +9,16 @@ step ~1.2x; figures: docs/results.md). The honest figure is the peak RSS
 while the step runs, above the RSS just before it.
 
 Linux only: the kernel's peak-RSS mark (VmHWM) is reset through
-/proc/self/clear_refs; getrusage's ru_maxrss reads the same mark, so read it
-before if the earlier peak matters. Elsewhere the measurement is None.
+/proc/self/clear_refs (vit_jax/runtime/process_memory.py); getrusage's
+ru_maxrss reads the same mark, so read it before if the earlier peak matters.
+Elsewhere the measurement is None.
 """
 
 import contextlib
 import dataclasses
 from typing import Iterator, Optional
 
-
-def _status_bytes(key: str) -> Optional[int]:
-  try:
-    with open('/proc/self/status') as f:
-      for line in f:
-        if line.startswith(key + ':'):
-          return int(line.split()[1]) * 1024  # Reported in kB.
-  except OSError:
-    pass
-  return None
-
-
-def _reset_peak() -> bool:
-  try:
-    with open('/proc/self/clear_refs', 'w') as f:
-      f.write('5')  # 5: reset the peak RSS mark to the current RSS.
-    return True
-  except OSError:
-    return False
+from vit_jax.runtime import process_memory
 
 
 @dataclasses.dataclass
@@ -52,8 +35,9 @@ def rss_growth() -> Iterator[Growth]:
   step) counts once, at its peak, as it should.
   """
   growth = Growth()
-  start = _status_bytes('VmRSS') if _reset_peak() else None
+  start = (process_memory.rss_bytes() if process_memory.reset_peak_rss()
+           else None)
   yield growth
-  peak = _status_bytes('VmHWM')
+  peak = process_memory.peak_rss_bytes()
   if start is not None and peak is not None:
     growth.bytes = max(0, peak - start)

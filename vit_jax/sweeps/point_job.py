@@ -10,7 +10,6 @@ records other failures (this process may die without a word, e.g. killed for
 memory).
 """
 
-import json
 import os
 
 from absl import app
@@ -34,7 +33,7 @@ flags.mark_flags_as_required(['config_json', 'workdir'])
 
 
 def _write_result(workdir: str, row: dict) -> None:
-  workdir_lib.write_text(workdir, point.RESULT_FILE, json.dumps(row, indent=1))
+  workdir_lib.write_json(workdir, point.RESULT_FILE, row, indent=1)
 
 
 def _read_config(path: str):

@@ -18,6 +18,7 @@ on to the running point (which checkpoints) and the sweep stops.
 """
 
 import csv
+import io
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from typing import Any
 
 from vit_jax import errors
 from vit_jax.errors import ConfigError
+from vit_jax.runtime import process_memory
 from vit_jax.sweeps import grid
 from vit_jax.sweeps import plots
 from vit_jax.sweeps import point as point_lib
@@ -49,17 +51,6 @@ RESULT_COLUMNS = (
     'matmul_flops_per_s', 'utilization', 'summary_metric', 'summary',
     'wall_s')
 POLL_S = 0.25
-
-
-def _rss_bytes(pid: int) -> int:
-  try:
-    with open(f'/proc/{pid}/status') as f:
-      for line in f:
-        if line.startswith('VmRSS:'):
-          return int(line.split()[1]) * 1024
-  except OSError:
-    pass
-  return 0
 
 
 def _last_error_line(log_path: str) -> str:
@@ -117,7 +108,7 @@ def run_child(cmd: list[str], log_path: str, *, memory_limit_bytes: int,
         proc.send_signal(signal.SIGTERM)
     start, peak = time.time(), 0
     while proc.poll() is None:
-      peak = max(peak, _rss_bytes(proc.pid))
+      peak = max(peak, process_memory.rss_bytes(proc.pid) or 0)
       if peak > memory_limit_bytes:
         proc.kill()
         proc.wait()
@@ -223,21 +214,20 @@ def run_point_job(point: dict[str, Any], base_config, sweep_dir: str, *,
   if status == 'stopped':  # Not a failure: nothing recorded, it reruns.
     return {**row, 'status': 'preempted', 'reason': reason}
   failed = {'status': status, 'reason': reason, 'wall_s': time.time() - start}
-  workdir_lib.write_text(point_dir, point_lib.RESULT_FILE,
-                         json.dumps(failed, indent=1))
+  workdir_lib.write_json(point_dir, point_lib.RESULT_FILE, failed, indent=1)
   return {**row, **failed}
 
 
 def write_results(rows: list[dict[str, Any]], sweep_dir: str) -> None:
-  """results.csv (documented columns first) and results.jsonl."""
+  """results.csv (documented columns first) and results.jsonl, atomically."""
   extra = sorted({k for r in rows for k in r} - set(RESULT_COLUMNS))
-  with open(os.path.join(sweep_dir, 'results.csv'), 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=list(RESULT_COLUMNS) + extra)
-    writer.writeheader()
-    writer.writerows(rows)
-  with open(os.path.join(sweep_dir, 'results.jsonl'), 'w') as f:
-    for r in rows:
-      f.write(json.dumps(r) + '\n')
+  table = io.StringIO(newline='')
+  writer = csv.DictWriter(table, fieldnames=list(RESULT_COLUMNS) + extra)
+  writer.writeheader()
+  writer.writerows(rows)
+  workdir_lib.write_text(sweep_dir, 'results.csv', table.getvalue())
+  workdir_lib.write_text(sweep_dir, 'results.jsonl',
+                         ''.join(json.dumps(r) + '\n' for r in rows))
 
 
 def summary_table(rows: list[dict[str, Any]]) -> str:

@@ -18,6 +18,7 @@ from typing import Mapping, Optional
 from tensorboardX import SummaryWriter
 
 from vit_jax.errors import WriteError
+from vit_jax.training import workdir as workdir_lib
 
 
 METRICS_FILE = 'metrics.jsonl'
@@ -46,10 +47,7 @@ def _drop_rows_after(path: str, step: int) -> None:
     kept.append(line if line.endswith('\n') else line + '\n')
   if len(kept) == len(lines) and all(l.endswith('\n') for l in lines):
     return
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    f.writelines(kept)
-  os.replace(tmp, path)
+  workdir_lib.write_atomic(path, ''.join(kept))
 
 
 def _duration(seconds: float) -> str:
@@ -76,6 +74,8 @@ class MetricsLogger:
         self._jsonl = open(path, 'a')
         self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
                                  purge_step=resume_step + 1)
+      except WriteError:  # Already one line naming the file.
+        raise
       except OSError as e:
         raise WriteError(f'cannot write to workdir {workdir}: {e}') from None
 

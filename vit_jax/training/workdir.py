@@ -200,28 +200,51 @@ def save_record(workdir: str, config) -> None:
 
   Call only after `check` passed under the workdir's lock.
   """
-  _write_json(workdir, CONFIG_FILE, _as_json_dict(config), indent=2,
-              sort_keys=True)
+  write_json(workdir, CONFIG_FILE, _as_json_dict(config), indent=2,
+             sort_keys=True)
+
+
+def write_atomic(path: str, text: str) -> None:
+  """Writes `path` (creating its folder) so that a crash leaves it whole.
+
+  The one writer of files meant to survive kills and crashes (run records,
+  point configs and results, sweep tables, rewritten metrics): the text goes
+  to PATH.tmp in the same folder, is fsynced, then replaces PATH (os.replace),
+  so a kill -9 or power loss leaves the old file or the new one, never a
+  part.
+
+  Raises:
+    WriteError: the file cannot be written (one line naming it).
+  """
+  tmp = path + '.tmp'
+  try:
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with open(tmp, 'w') as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except OSError as e:
+    with contextlib.suppress(OSError):  # What a full disk left of it.
+      os.remove(tmp)
+    raise WriteError(f'cannot write {path}: {e}') from None
 
 
 def write_text(workdir: str, name: str, text: str) -> None:
-  """Writes WORKDIR/name atomically: a kill leaves the old or the new file.
+  """Writes WORKDIR/name atomically (`write_atomic`).
 
   Raises:
-    ConfigError: the workdir cannot be created or written.
+    WriteError: the workdir or the file cannot be written.
   """
-  path = os.path.join(workdir, name)
-  try:
-    os.makedirs(workdir, exist_ok=True)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-      f.write(text)
-    os.replace(tmp, path)
-  except OSError as e:
-    raise WriteError(f'cannot write to workdir {workdir}: {e}') from None
+  write_atomic(os.path.join(workdir, name), text)
 
 
-def _write_json(workdir: str, name: str, value: Any, **dump_args) -> None:
+def write_json(workdir: str, name: str, value: Any, **dump_args) -> None:
+  """Writes `value` as JSON to WORKDIR/name atomically (`write_atomic`).
+
+  Raises:
+    WriteError: the workdir or the file cannot be written.
+  """
   write_text(workdir, name, json.dumps(value, **dump_args))
 
 
@@ -300,4 +323,4 @@ def save_class_names(workdir: str, names: list[str]) -> None:
   """Writes WORKDIR/class_names.json (label i is names[i]) if absent."""
   check_class_names(workdir, names)
   if not os.path.exists(os.path.join(workdir, CLASS_NAMES_FILE)):
-    _write_json(workdir, CLASS_NAMES_FILE, list(names), indent=1)
+    write_json(workdir, CLASS_NAMES_FILE, list(names), indent=1)

@@ -21,17 +21,12 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from vit_jax.data import counter_hash
+
 Images = np.ndarray | Sequence[np.ndarray]
 Op = Callable[[Images, np.ndarray], Images]
 
 _U64 = np.uint64
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-  """splitmix64 finaliser: a bijective, well-mixed hash of uint64 values."""
-  x = (x ^ (x >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
-  x = (x ^ (x >> _U64(27))) * _U64(0x94D049BB133111EB)
-  return x ^ (x >> _U64(31))
 
 
 def example_seeds(seed: int, step: int, positions: np.ndarray) -> np.ndarray:
@@ -46,9 +41,9 @@ def example_seeds(seed: int, step: int, positions: np.ndarray) -> np.ndarray:
     uint64 [b].
   """
   with np.errstate(over='ignore'):  # uint64 arithmetic wraps on purpose.
-    h = _mix(np.full(positions.shape, seed, _U64) + _U64(0x9E3779B97F4A7C15))
-    h = _mix(h ^ _U64(step & 0xFFFFFFFFFFFFFFFF))
-    return _mix(h ^ positions.astype(_U64))
+    h = np.full(positions.shape, seed, _U64) + counter_hash.GOLDEN
+    h = counter_hash.mix(counter_hash.mix(h) ^ _U64(step & 0xFFFFFFFFFFFFFFFF))
+    return counter_hash.mix(h ^ positions.astype(_U64))
 
 
 def uniform(seeds: np.ndarray, salt: int, count: int) -> np.ndarray:
@@ -62,11 +57,8 @@ def uniform(seeds: np.ndarray, salt: int, count: int) -> np.ndarray:
   Returns:
     float64 [b, count].
   """
-  with np.errstate(over='ignore'):
-    base = _mix(np.asarray(seeds, _U64) ^ _U64(salt))  # [b]
-    counters = np.arange(1, count + 1, dtype=_U64) * _U64(0x9E3779B97F4A7C15)
-    bits = _mix(base[:, None] + counters[None])  # [b, count]
-  return (bits >> _U64(11)).astype(np.float64) * 2.0**-53
+  keys = counter_hash.mix(np.asarray(seeds, _U64) ^ _U64(salt))  # [b]
+  return counter_hash.uniforms(keys, count)
 
 
 def decode_image(image: np.ndarray | bytes | str, *, channels: int,
@@ -184,8 +176,7 @@ def random_shift(images: np.ndarray, seeds: np.ndarray, *,
     return images
   b, h, w, _ = images.shape
   padded = np.pad(images, ((0, 0), (pixels, pixels), (pixels, pixels), (0, 0)))
-  with np.errstate(over='ignore'):
-    bits = _mix(seeds ^ _U64(0xA5A5A5A5A5A5A5A5))
+  bits = counter_hash.mix(seeds ^ _U64(0xA5A5A5A5A5A5A5A5))
   span = _U64(2 * pixels + 1)
   dy = ((bits >> _U64(32)) % span).astype(np.intp)  # [b] in [0, 2 * pixels]
   dx = ((bits & _U64(0xFFFFFFFF)) % span).astype(np.intp)

@@ -63,8 +63,11 @@ import math
 
 import numpy as np
 
+from vit_jax.data import counter_hash
+
 _U64 = np.uint64
-_GOLDEN = _U64(0x9E3779B97F4A7C15)
+_GOLDEN = counter_hash.GOLDEN
+_mix = counter_hash.mix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,22 +196,13 @@ def _check_indices(indices) -> np.ndarray:
 # --- Randomness: a counter-based hash, so any index can be drawn alone. ---
 
 
-def _mix(x):
-  """splitmix64 finaliser: a bijective, well-mixed hash of uint64 values."""
-  with np.errstate(over='ignore'):
-    x = (x ^ (x >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> _U64(27))) * _U64(0x94D049BB133111EB)
-    return x ^ (x >> _U64(31))
-
-
 def _uniforms(key, indices, counters, n: int) -> np.ndarray:
   """float64 [len(indices), n] in [0, 1), a function of (key, index, counter,
   column) only."""
   with np.errstate(over='ignore'):
     h = _mix(key ^ _mix(indices.astype(_U64) + _GOLDEN))
     h = _mix(h ^ (counters.astype(_U64) * _GOLDEN))
-    h = _mix(h[:, None] + np.arange(1, n + 1, dtype=_U64) * _GOLDEN)
-  return (h >> _U64(11)).astype(np.float64) * 2.0**-53
+  return counter_hash.uniforms(h, n)
 
 
 # --- Geometry. ---
