@@ -54,8 +54,8 @@ def trainer_defaults() -> ml_collections.ConfigDict:
   config.predict_batch_size = 1  # Images in the 'predict' forward pass.
   # Bit-identical results from run to run (and so exact resumes): launch.py
   # then turns off XLA:CPU's multi-threaded Eigen matmuls, whose summation
-  # order varied between processes here (catsdogs' train step measured no
-  # slower without them: 0.83/0.77 s vs 0.85/0.76 s, 2 cores, interleaved).
+  # order varied between processes (no measurable cost on the catsdogs step:
+  # docs/results.md).
   config.deterministic = True
 
   # Data (see vit_jax/data): a tfds name (vit_jax/data/presets.py; see
