@@ -27,8 +27,8 @@ def run(config, workdir: str, *, max_memory_bytes: int | None = None
   Returns:
     'train': the final metrics of every evaluation, keys with '/' as '_'
     (`test_accuracy`, `test_loss`, ...), plus `summary_metric` and its
-    value as `summary`. 'benchmark': the step's figures and the machine's
-    matmul FLOP/s. 'predict': {} (it prints its line).
+    value as `summary`. 'benchmark': the step's figures, the machine's
+    matmul FLOP/s and its CPU model and ISA (`cpu`). 'predict': {} (it prints its line).
 
   Raises:
     ConfigError: a bad config or workdir (one line).
@@ -49,10 +49,12 @@ def run(config, workdir: str, *, max_memory_bytes: int | None = None
   if config.mode == 'benchmark':
     from vit_jax.benchmarking import matmul_peak
     from vit_jax.benchmarking import step_benchmark
+    from vit_jax.runtime import cpu_info
     row = step_benchmark.benchmark_step(
         config, config.benchmark.kind, steps_to_time=config.benchmark.steps,
         max_memory_bytes=max_memory_bytes).as_dict()
     row['matmul_flops_per_s'] = matmul_peak.matmul_flops_per_s()
     row['utilization'] = row['model_flops_per_s'] / row['matmul_flops_per_s']
+    row['cpu'] = cpu_info.describe()  # Figures differ by CPU model and ISA.
     return row
   raise ConfigError(f'config.mode={config.mode!r}: unknown mode')

@@ -117,6 +117,15 @@ def main():
   a = p.parse_args()
   if not os.path.exists(PEER_PYTHON):
     sys.exit(f'no peer venv at {PEER_PYTHON}: see {HERE}/README.md')
+  from vit_jax.runtime import cpu_info
+  jax_flags = (os.environ.get('XLA_FLAGS', '') if a.xla_flags is None
+               else a.xla_flags)
+  jax_cap = re.search(r'--xla_cpu_max_isa=(\S+)', jax_flags)
+  print(f'machine: {cpu_info.model_name()}, {os.cpu_count()} cores, '
+        f'{cpu_info.isa()}; JAX ISA cap: '
+        f'{jax_cap.group(1) if jax_cap else "none"}; peer '
+        f'ATEN_CPU_CAPABILITY: {os.environ.get("ATEN_CPU_CAPABILITY", "default")}',
+        flush=True)
   results = {'jax': [], 'peer': []}
   for r in range(a.rounds):
     order = ['peer', 'jax'] if r % 2 == 0 else ['jax', 'peer']

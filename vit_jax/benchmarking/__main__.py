@@ -62,7 +62,10 @@ def main(argv):
                     err[-1]).removeprefix('error: ')
       cli.fail(f'{kind} benchmark failed: {reason}',
                code=proc.returncode if proc.returncode > 0 else 1)
-    print(report.format_row(json.loads(lines[-1][len('RESULT '):])), flush=True)
+    row = json.loads(lines[-1][len('RESULT '):])
+    if kind == 'train':
+      print(f'machine: {row["cpu"]}', flush=True)
+    print(report.format_row(row), flush=True)
 
 
 if __name__ == '__main__':

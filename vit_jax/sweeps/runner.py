@@ -49,7 +49,7 @@ RESULT_COLUMNS = (
     'tokens_per_s', 'xla_memory_bytes', 'step_rss_bytes', 'peak_rss_bytes',
     'model_flops_per_step', 'xla_flops_per_step', 'model_flops_per_s',
     'matmul_flops_per_s', 'utilization', 'summary_metric', 'summary',
-    'wall_s')
+    'wall_s', 'cpu')
 POLL_S = 0.25
 
 
