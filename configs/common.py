@@ -106,7 +106,10 @@ def trainer_defaults() -> ml_collections.ConfigDict:
   config.total_epochs = ml_collections.FieldReference(None, field_type=float)
 
   config.optimizer = ml_collections.ConfigDict(dict(
-      name='adamw', b1=0.9, b2=0.999, weight_decay=1e-4, momentum=0.9))
+      name='adamw', b1=0.9, b2=0.999, weight_decay=1e-4, momentum=0.9,
+      # AdamW's first moment dtype: None (the parameters', f32) or
+      # 'bfloat16'; the second moment always stays f32.
+      mu_dtype=ml_collections.FieldReference(None, field_type=str)))
   config.lr = ml_collections.ConfigDict(dict(
       base=1e-3, warmup_steps=0, decay='cosine', end_factor=0.0))
   config.grad_clip_norm = 1.0

@@ -89,6 +89,7 @@ RULES: dict[str, r.Rule] = {
     'optimizer.b2': r.number(low=0, high=1, high_open=True),
     'optimizer.weight_decay': r.number(low=0),
     'optimizer.momentum': r.number(low=0, high=1, high_open=True),
+    'optimizer.mu_dtype': r.one_of((None, 'bfloat16', 'float32')),
     'lr.base': r.number(low=0, low_open=True),
     'lr.warmup_steps': r.integer(low=0),
     'lr.decay': r.one_of(LR_DECAYS),

@@ -29,8 +29,11 @@ def make_optimizer(config, schedule: optax.Schedule) -> optax.GradientTransforma
   """Gradient clipping followed by AdamW or SGD with momentum."""
   opt = config.optimizer
   if opt.name == 'adamw':
+    # mu_dtype 'bfloat16' halves the first moment's memory; the second
+    # moment (squared gradients, small values) stays in the params' f32.
     update = optax.adamw(schedule, b1=opt.b1, b2=opt.b2,
-                         weight_decay=opt.weight_decay, mask=_decay_mask)
+                         weight_decay=opt.weight_decay, mask=_decay_mask,
+                         mu_dtype=opt.mu_dtype)
   elif opt.name == 'sgd':
     update = optax.chain(
         optax.add_decayed_weights(opt.weight_decay, mask=_decay_mask),
