@@ -101,6 +101,10 @@ def trainer_defaults() -> ml_collections.ConfigDict:
 
   config.batch_size = 128
   config.eval_batch_size = 256
+  # Gradient accumulation: each step's batch is split into this many
+  # micro-batches, run one after the other (memory of batch / k), each device
+  # on its own rows; the gradient is their mean.
+  config.grad_accum_steps = 1
   # Duration: total_steps if set, else total_epochs (of num_train examples).
   config.total_steps = ml_collections.FieldReference(None, field_type=int)
   config.total_epochs = ml_collections.FieldReference(None, field_type=float)

@@ -92,6 +92,7 @@ def build_step(config, kind: str, image_shape=None):
   flops = model_flops.step_flops(model, inputs, config.batch_size, kind)
   if kind == 'train':
     step = steps.make_train_step(model, task, tx, schedule, seed=config.seed,
+                                 accum_steps=config.grad_accum_steps,
                                  mesh=mesh)
     return step, (state, batch), tokens, num_params, flops
   forward = steps.make_predict_fn(model, task)

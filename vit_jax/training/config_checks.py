@@ -28,6 +28,11 @@ def check_training_fields(config, *, device_count: int,
     _check(size % process_count == 0,
            f'{name}={size} is not divisible by the number of processes '
            f'({process_count})')
+  accum = config.grad_accum_steps
+  _check(config.batch_size % (device_count * accum) == 0,
+         f'batch_size={config.batch_size} is not divisible by the number of '
+         f'devices ({device_count}) x grad_accum_steps ({accum}): every '
+         'device needs whole micro-batches')
   try:
     optimizer_lib.learning_rate_schedule(config.lr, 1)
   except ValueError as e:

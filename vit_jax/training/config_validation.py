@@ -82,6 +82,7 @@ RULES: dict[str, r.Rule] = {
     'synthetic.seed': r.integer(low=0, high=2**64 - 1),  # NumPy's seeds.
     'batch_size': r.integer(low=1),
     'eval_batch_size': r.integer(low=1),
+    'grad_accum_steps': r.integer(low=1),
     'total_steps': r.integer(low=0, optional=True),
     'total_epochs': r.number(low=0, low_open=True, optional=True),
     'optimizer.name': r.one_of(OPTIMIZERS),

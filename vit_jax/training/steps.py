@@ -4,8 +4,9 @@ from typing import Callable
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh
+from jax.sharding import Mesh, PartitionSpec as P
 
 from vit_jax.training import mesh as mesh_lib
 from vit_jax.training.train_state import TrainState
@@ -24,9 +25,50 @@ def step_rngs(base_key: jax.Array, step: jax.Array,
           for i, name in enumerate(streams)}
 
 
+def _accumulated_gradient(task, model, mesh: Mesh, accum_steps: int):
+  """`(params, batch, rngs) -> ((loss, metrics), grads)` over `accum_steps`
+  micro-batches, the mean of their gradients.
+
+  Each device loops over micro-batches of its own shard of the batch (rows
+  i, i + k, ... of it: optax.microbatching's column-major split) and keeps
+  its partial gradient; one all-reduce averages them after the loop. (Under
+  plain jit the gradient of replicated parameters is all-reduced inside the
+  loop, k times per step.) Micro-batch m draws dropout keys folded with its
+  first row, so micro-batches get different masks.
+  """
+  axis = mesh.axis_names
+
+  def local(params, batch, rngs):
+    # Varying per device: the gradient stays a per-device partial sum.
+    params = jax.lax.pcast(params, axis, to='varying')
+
+    def micro(mb):
+      mb = dict(mb)
+      first_row = mb.pop('_row')[0]
+      keys = {n: jax.random.fold_in(k, first_row) for n, k in rngs.items()}
+      return jax.value_and_grad(
+          lambda p: task.loss_and_metrics(model, p, mb, keys),
+          has_aux=True)(params)
+
+    local_rows = jax.tree.leaves(batch)[0].shape[0]
+    out = optax.microbatching.microbatch(
+        micro, argnums=0, microbatch_size=local_rows // accum_steps,
+        accumulator=optax.microbatching.AccumulationType.MEAN)(batch)
+    return jax.lax.pmean(out, axis)  # The one all-reduce of the step.
+
+  def grad_fn(params, batch, rngs):
+    rows = jax.tree.leaves(batch)[0].shape[0]
+    batch = dict(batch, _row=jax.lax.with_sharding_constraint(
+        jnp.arange(rows), mesh_lib.batch_sharded(mesh)))
+    return jax.shard_map(local, mesh=mesh, in_specs=(P(), P(axis), P()),
+                         out_specs=P())(params, batch, rngs)
+
+  return grad_fn
+
+
 def make_train_step(model: nn.Module, task, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, *, seed: int,
-                    mesh: Mesh) -> Callable:
+                    schedule: optax.Schedule, *, seed: int, mesh: Mesh,
+                    accum_steps: int = 1) -> Callable:
   """Returns jitted `(state, batch) -> (state, metrics)`.
 
   The loss and the task's metrics come from `task.loss_and_metrics`; this
@@ -34,17 +76,29 @@ def make_train_step(model: nn.Module, task, tx: optax.GradientTransformation,
   learning_rate}`. Rng keys are derived from (seed, step), so a resumed run
   draws the same dropout masks as an uninterrupted one. The old state's
   buffers are donated.
+
+  Args:
+    model: the flax module.
+    task: its task (vit_jax.tasks).
+    tx: the optimizer.
+    schedule: the learning rate schedule (for the logged value).
+    seed: the run's seed.
+    mesh: the device mesh; batches are sharded over all its axes.
+    accum_steps: micro-batches per step (config.grad_accum_steps): the
+      gradient is their mean, computed one after the other to save memory.
   """
   base_key = jax.random.key(seed + 1)  # Not the init key.
+  if accum_steps > 1:
+    grad_fn = _accumulated_gradient(task, model, mesh, accum_steps)
+  else:
+    def grad_fn(params, batch, rngs):
+      return jax.value_and_grad(
+          lambda p: task.loss_and_metrics(model, p, batch, rngs),
+          has_aux=True)(params)
 
   def train_step(state: TrainState, batch):
     rngs = step_rngs(base_key, state.step, task.rng_streams)
-
-    def loss_fn(params):
-      return task.loss_and_metrics(model, params, batch, rngs)
-
-    (loss, task_metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params)
+    (loss, task_metrics), grads = grad_fn(state.params, batch, rngs)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {f'train/{k}': v for k, v in task_metrics.items()}

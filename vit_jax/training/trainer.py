@@ -395,7 +395,7 @@ def _train_loop(run: Run, state, batches, ckpt, log, watcher, start: int):
   config = run.config
   train_step = steps.make_train_step(
       run.model, run.task, run.tx, run.schedule, seed=config.seed,
-      mesh=run.mesh)
+      mesh=run.mesh, accum_steps=config.grad_accum_steps)
   evaluations = Evaluations(run)
   progress = _Progress(run, log, start)
   pending = []
