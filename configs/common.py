@@ -99,6 +99,13 @@ def trainer_defaults() -> ml_collections.ConfigDict:
   config.synthetic = ml_collections.ConfigDict(
       dict(num_train=1024, num_test=256, channels=3, seed=0))
 
+  # Devices: mesh axes and sizes (one may be -1: the rest), batches split
+  # over all of them; e.g. (('data', 2), ('fsdp', -1)). Parameters and
+  # optimizer state are placed by the first matching (path regex, rule):
+  # 'replicate' or 'fsdp(AXIS, MIN_MB)' (vit_jax/training/sharding.py).
+  config.mesh = (('data', -1),)
+  config.sharding_rules = (('.*', 'replicate'),)
+
   config.batch_size = 128
   config.eval_batch_size = 256
   # Gradient accumulation: each step's batch is split into this many

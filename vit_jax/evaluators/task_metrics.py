@@ -14,11 +14,13 @@ from vit_jax.evaluators.evaluator import Evaluator
 from vit_jax.training import mesh as mesh_lib
 
 
-def make_eval_step(task, model, mesh):
-  """Jitted `(params, batch) -> sums` of the task over an eval batch."""
+def make_eval_step(task, model, mesh, params_sharding=None):
+  """Jitted `(params, batch) -> sums` of the task over an eval batch;
+  params where training keeps them (default: replicated)."""
   return jax.jit(
       lambda params, batch: task.eval_sums(model, params, batch),
-      in_shardings=(mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)),
+      in_shardings=(params_sharding or mesh_lib.replicated(mesh),
+                    mesh_lib.batch_sharded(mesh)),
       out_shardings=mesh_lib.replicated(mesh))
 
 
@@ -30,7 +32,8 @@ class TaskMetrics(Evaluator):
   def __init__(self, run, name: str, *, split: str = 'test'):
     super().__init__(run, name, split=split)
     self.split = split
-    self._step = make_eval_step(run.task, run.model, run.mesh)
+    self._step = make_eval_step(run.task, run.model, run.mesh,
+                                run.state_sharding.params)
 
   def evaluate(self, params) -> dict[str, float]:
     totals = None

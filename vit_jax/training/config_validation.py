@@ -49,6 +49,21 @@ def _evals(value) -> Optional[str]:
   return None
 
 
+def _pairs(first: str, second: str, check_second, *, empty: bool = False):
+  """A sequence of (first, second) pairs (non-empty unless `empty`)."""
+  def rule(value) -> Optional[str]:
+    if (isinstance(value, str) or not isinstance(value, (list, tuple))
+        or not (value or empty)):
+      return f'must be a tuple of ({first}, {second}) pairs'
+    for pair in value:
+      if (isinstance(pair, str) or not isinstance(pair, (list, tuple))
+          or len(pair) != 2 or not isinstance(pair[0], str)
+          or not check_second(pair[1])):
+        return f'bad pair {pair!r}: expected ({first}, {second})'
+    return None
+  return rule
+
+
 # Dotted field -> rule. Fields a config lacks are skipped (configs saved by
 # older versions); fields not listed here are not read by the trainer.
 RULES: dict[str, r.Rule] = {
@@ -83,6 +98,10 @@ RULES: dict[str, r.Rule] = {
     'batch_size': r.integer(low=1),
     'eval_batch_size': r.integer(low=1),
     'grad_accum_steps': r.integer(low=1),
+    'mesh': _pairs('axis name', 'size', lambda s: isinstance(s, int)
+                   and not isinstance(s, bool)),
+    'sharding_rules': _pairs('path regex', 'rule',
+                             lambda s: isinstance(s, str), empty=True),
     'total_steps': r.integer(low=0, optional=True),
     'total_epochs': r.number(low=0, low_open=True, optional=True),
     'optimizer.name': r.one_of(OPTIMIZERS),

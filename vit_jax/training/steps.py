@@ -68,7 +68,7 @@ def _accumulated_gradient(task, model, mesh: Mesh, accum_steps: int):
 
 def make_train_step(model: nn.Module, task, tx: optax.GradientTransformation,
                     schedule: optax.Schedule, *, seed: int, mesh: Mesh,
-                    accum_steps: int = 1) -> Callable:
+                    accum_steps: int = 1, state_sharding=None) -> Callable:
   """Returns jitted `(state, batch) -> (state, metrics)`.
 
   The loss and the task's metrics come from `task.loss_and_metrics`; this
@@ -86,6 +86,8 @@ def make_train_step(model: nn.Module, task, tx: optax.GradientTransformation,
     mesh: the device mesh; batches are sharded over all its axes.
     accum_steps: micro-batches per step (config.grad_accum_steps): the
       gradient is their mean, computed one after the other to save memory.
+    state_sharding: where the state's arrays live (train_state.
+      state_shardings; default: replicated); the new state stays there.
   """
   base_key = jax.random.key(seed + 1)  # Not the init key.
   if accum_steps > 1:
@@ -112,10 +114,11 @@ def make_train_step(model: nn.Module, task, tx: optax.GradientTransformation,
                               opt_state=opt_state)
     return new_state, metrics
 
+  state_sharding = state_sharding or mesh_lib.replicated(mesh)
   return jax.jit(
       train_step,
-      in_shardings=(mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)),
-      out_shardings=mesh_lib.replicated(mesh),
+      in_shardings=(state_sharding, mesh_lib.batch_sharded(mesh)),
+      out_shardings=(state_sharding, mesh_lib.replicated(mesh)),
       donate_argnums=0)
 
 

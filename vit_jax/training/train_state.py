@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from vit_jax.training import mesh as mesh_lib
+from vit_jax.training import sharding as sharding_lib
 
 
 @flax.struct.dataclass
@@ -33,27 +33,42 @@ def init_params(model: nn.Module, inputs: Sequence[jax.ShapeDtypeStruct],
   return model.init(jax.random.key(seed), *zeros, train=False)['params']
 
 
-def create_train_state(model: nn.Module, tx: optax.GradientTransformation,
-                       inputs: Sequence[jax.ShapeDtypeStruct], seed: int,
-                       mesh: Mesh) -> TrainState:
-  """Initialises parameters and optimizer state, replicated on `mesh`."""
-
+def _init_fn(model, tx, inputs, seed):
   def init():
     params = init_params(model, inputs, seed)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       opt_state=tx.init(params))
+  return init
 
-  return jax.jit(init, out_shardings=mesh_lib.replicated(mesh))()
+
+def state_shardings(model, tx, inputs, seed, mesh: Mesh,
+                    rules: Sequence[tuple[str, str]] = ()) -> TrainState:
+  """Where each array of the state lives (vit_jax/training/sharding.py);
+  no rules: everything replicated."""
+  shapes = jax.eval_shape(_init_fn(model, tx, inputs, seed))
+  return sharding_lib.tree_shardings(shapes, mesh, rules)
 
 
-def abstract_train_state(model, tx, inputs, seed, mesh) -> TrainState:
-  """Shapes, dtypes and shardings of the state, for restoring checkpoints."""
-  shapes = jax.eval_shape(
-      lambda: create_train_state(model, tx, inputs, seed, mesh))
-  sharding = mesh_lib.replicated(mesh)
+def create_train_state(model: nn.Module, tx: optax.GradientTransformation,
+                       inputs: Sequence[jax.ShapeDtypeStruct], seed: int,
+                       mesh: Mesh, rules: Sequence[tuple[str, str]] = ()
+                       ) -> TrainState:
+  """Initialises parameters and optimizer state, created already placed on
+  `mesh` by `rules` (never whole on one device when sharded)."""
+  shardings = state_shardings(model, tx, inputs, seed, mesh, rules)
+  return jax.jit(_init_fn(model, tx, inputs, seed),
+                 out_shardings=shardings)()
+
+
+def abstract_train_state(model, tx, inputs, seed, mesh,
+                         rules: Sequence[tuple[str, str]] = ()) -> TrainState:
+  """Shapes, dtypes and shardings of the state, for restoring checkpoints
+  (onto this mesh, whatever mesh saved them)."""
+  shapes = jax.eval_shape(_init_fn(model, tx, inputs, seed))
+  shardings = sharding_lib.tree_shardings(shapes, mesh, rules)
   return jax.tree.map(
-      lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
-      shapes)
+      lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+      shapes, shardings)
 
 
 def count_params(params) -> int:

@@ -28,6 +28,7 @@ from vit_jax.training import metrics_log
 from vit_jax.training import optimizer as optimizer_lib
 from vit_jax.training import preemption
 from vit_jax.training import quiet_disk_errors
+from vit_jax.training import sharding as sharding_lib
 from vit_jax.training import steps
 from vit_jax.training import train_state
 from vit_jax.training import workdir as workdir_lib
@@ -46,6 +47,12 @@ class Run:
   total_steps: int
   schedule: optax.Schedule
   tx: optax.GradientTransformation
+  state_sharding: train_state.TrainState  # NamedSharding per array.
+
+  def state_args(self) -> tuple:
+    """What create/abstract_train_state take for this run."""
+    return (self.model, self.tx, self.task.init_inputs(self.info),
+            self.config.seed, self.mesh, self.config.sharding_rules)
 
 
 def _total_steps(config, num_train: int) -> int:
@@ -65,9 +72,13 @@ def build_run(config, workdir: str) -> tuple[Run, list[str]]:
     ConfigError: with a one-line message.
   """
   config_validation.validate(config)
+  try:
+    mesh = mesh_lib.make_mesh(axes=config.mesh)
+    sharding_lib.check_rules(config.sharding_rules, mesh.axis_names)
+  except ValueError as e:
+    raise errors.ConfigError(str(e)) from None
   config_checks.check_training_fields(
-      config, device_count=jax.device_count(),
-      process_count=jax.process_count())
+      config, device_count=mesh.size, process_count=jax.process_count())
   task = tasks.make_task(config)
   try:
     info = input_pipeline.dataset_info(config)
@@ -79,9 +90,13 @@ def build_run(config, workdir: str) -> tuple[Run, list[str]]:
   config_checks.check_model(model, task.init_inputs(info))
   total = _total_steps(config, info.num_train)
   schedule = optimizer_lib.learning_rate_schedule(config.lr, total)
+  tx = optimizer_lib.make_optimizer(config, schedule)
+  shardings = train_state.state_shardings(
+      model, tx, task.init_inputs(info), config.seed, mesh,
+      config.sharding_rules)
   run = Run(config=config, workdir=workdir, info=info, task=task, model=model,
-            mesh=mesh_lib.make_mesh(), total_steps=total, schedule=schedule,
-            tx=optimizer_lib.make_optimizer(config, schedule))
+            mesh=mesh, total_steps=total, schedule=schedule, tx=tx,
+            state_sharding=shardings)
   return run, class_names
 
 
@@ -151,8 +166,7 @@ def restore_or_create_state(run: Run, ckpt: checkpointing.Checkpointer,
   Raises:
     ConfigError: no checkpoint fits this run.
   """
-  args = (run.model, run.tx, run.task.init_inputs(run.info), run.config.seed,
-          run.mesh)
+  args = run.state_args()
   steps_saved = ckpt.all_steps()
   if not steps_saved:
     return train_state.create_train_state(*args)
@@ -395,7 +409,8 @@ def _train_loop(run: Run, state, batches, ckpt, log, watcher, start: int):
   config = run.config
   train_step = steps.make_train_step(
       run.model, run.task, run.tx, run.schedule, seed=config.seed,
-      mesh=run.mesh, accum_steps=config.grad_accum_steps)
+      mesh=run.mesh, accum_steps=config.grad_accum_steps,
+      state_sharding=run.state_sharding)
   evaluations = Evaluations(run)
   progress = _Progress(run, log, start)
   pending = []
@@ -445,8 +460,7 @@ def predict(config, workdir: str, *, repeats: int = 3) -> np.ndarray:
     finally:
       ckpt.close()
   else:  # A read-only manager needs the folder: fresh weights without it.
-    params = train_state.init_params(
-        run.model, run.task.init_inputs(run.info), config.seed)
+    params = train_state.create_train_state(*run.state_args()).params
   batch = run.task.random_batch(run.info, config.predict_batch_size,
                                 np.random.default_rng(config.seed))
   forward = steps.make_predict_fn(run.model, run.task)

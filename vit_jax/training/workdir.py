@@ -24,7 +24,7 @@ RESUMABLE_CHANGES = frozenset({
     'total_steps', 'total_epochs', 'log_every_steps', 'eval_every_steps',
     'checkpoint_every_steps', 'max_to_keep', 'data_dir', 'evals',
     'summary_metric', 'input.num_threads', 'input.prefetch',
-    'input.cache_max_bytes'})
+    'input.cache_max_bytes', 'mesh', 'sharding_rules'})
 # Read-only actions on a run (mode=predict) may differ in these as well.
 READ_ONLY_CHANGES = RESUMABLE_CHANGES | {'mode', 'predict_batch_size'}
 # Fields every run record has; a config.json without them is not one.
