@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= configs/default.py:full
 WORKDIR ?= runs/$(subst .py:,_,$(notdir $(CONFIG)))
 
-.PHONY: setup run test clean
+.PHONY: setup run test test-slow clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,11 @@ run: $(STAMP)
 	$(VENV)/bin/python launch.py --config=$(CONFIG) --workdir=$(WORKDIR)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q -m "not slow" tests
+
+# Multi-process and cluster tests (minutes each); CI runs them after `test`.
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m slow tests
 
 clean:
 	rm -rf $(VENV) runs

@@ -9,10 +9,15 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from test_launch import ROOT
 from test_launch import TINY
 from test_launch import TIMEOUT_S
 from vit_jax.data import digits
+
+# Two processes, a coordinator and a preemption sync: `make test-slow`.
+pytestmark = pytest.mark.slow
 
 
 def free_port() -> int:
