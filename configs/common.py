@@ -193,7 +193,8 @@ def vit_model(*, patch_size: int, hidden_size: int, num_layers: int,
               classifier: str = 'token', posemb: str = 'learn',
               dropout_rate: float = 0.0, attention_dropout_rate: float = 0.0,
               representation_size: int | None = None,
-              dtype: str = 'float32') -> ml_collections.ConfigDict:
+              dtype: str = 'float32',
+              remat_policy: str = 'none') -> ml_collections.ConfigDict:
   """A `config.model` section for a ViT."""
   return ml_collections.ConfigDict(dict(
       name='vit',
@@ -208,6 +209,9 @@ def vit_model(*, patch_size: int, hidden_size: int, num_layers: int,
       representation_size=ml_collections.FieldReference(
           representation_size, field_type=int),
       dtype=dtype,
+      # What encoder blocks keep for the backward pass: 'none' (all),
+      # 'full', 'dots_saveable', ... (vit_jax/models/vit.py REMAT_POLICIES).
+      remat_policy=remat_policy,
   ))
 
 

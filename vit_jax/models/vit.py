@@ -26,6 +26,16 @@ CLASSIFIERS = ('token', 'gap')
 POSEMBS = ('learn', 'sincos2d')
 # Floating dtypes only: an integer dtype would train nothing.
 COMPUTE_DTYPES = ('float32', 'bfloat16', 'float16')
+# model.remat_policy -> what a block keeps for the backward pass (the rest is
+# recomputed): 'none' keeps everything (no remat).
+REMAT_POLICIES = {
+    'none': None,
+    'full': jax.checkpoint_policies.nothing_saveable,
+    'nothing_saveable': jax.checkpoint_policies.nothing_saveable,
+    'dots_saveable': jax.checkpoint_policies.dots_saveable,
+    'dots_with_no_batch_dims_saveable':
+        jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
 
 
 class MlpBlock(nn.Module):
@@ -63,7 +73,7 @@ class Encoder1DBlock(nn.Module):
   output_tokens: Optional[int] = None
 
   @nn.compact
-  def __call__(self, x: jax.Array, mask: Optional[jax.Array], *,
+  def __call__(self, x: jax.Array, mask: Optional[jax.Array],
                deterministic: bool) -> jax.Array:
     assert x.ndim == 3, x.shape  # [batch, length, hidden]
     # LayerNorm computes in f32 (the default) whatever `dtype` is.
@@ -94,6 +104,8 @@ class Encoder(nn.Module):
       computed (all a cls-token classifier reads) and the output is [batch,
       output_tokens, hidden]: the last block's MLP and the final LayerNorm
       skip the other rows. Same values as slicing the full output.
+    remat_policy: a key of REMAT_POLICIES: blocks recompute in the backward
+      pass what the policy does not save (less memory, more FLOPs).
   """
   num_layers: int
   mlp_dim: int
@@ -106,6 +118,7 @@ class Encoder(nn.Module):
   num_prefix_tokens: int = 0
   output_tokens: Optional[int] = None
   dtype: Any = jnp.float32
+  remat_policy: str = 'none'
 
   def add_position_embedding(self, x: jax.Array) -> jax.Array:
     if self.posemb == 'learn':
@@ -130,13 +143,23 @@ class Encoder(nn.Module):
 
     x = self.add_position_embedding(x).astype(self.dtype)
     x = nn.Dropout(rate=self.dropout_rate)(x, deterministic=not train)
+    block = Encoder1DBlock
+    policy = REMAT_POLICIES[self.remat_policy]
+    if self.remat_policy != 'none':
+      # Same parameter names; `deterministic` (argument 3, self counted)
+      # is a Python bool.
+      block = nn.remat(Encoder1DBlock, policy=policy, static_argnums=(3,))
+      if shared is not None:
+        # Set the shared module up here: set up inside the first block's
+        # remat, its parameters would be that trace's values (a leak).
+        shared._try_setup()  # pylint: disable=protected-access
     for i in range(self.num_layers):
       last = i == self.num_layers - 1
-      x = Encoder1DBlock(
+      x = block(
           make_attention=make_attention, mlp_dim=self.mlp_dim,
           dtype=self.dtype, dropout_rate=self.dropout_rate,
           output_tokens=self.output_tokens if last else None,
-          name=f'encoderblock_{i}')(x, mask, deterministic=not train)
+          name=f'encoderblock_{i}')(x, mask, not train)
     if self.output_tokens is not None:
       x = x[:, :self.output_tokens]  # Already so unless num_layers == 0.
     return nn.LayerNorm(name='encoder_norm')(x)
@@ -157,6 +180,8 @@ class VisionTransformer(nn.Module):
     representation_size: width of the optional tanh pre-logits layer.
     posemb: 'learn' or 'sincos2d'.
     dtype: computation dtype; parameters, LayerNorms and logits stay float32.
+    remat_policy: what the encoder blocks keep for the backward pass
+      (REMAT_POLICIES; 'none': everything).
   """
   DEFAULT_TASK = 'classification'
   # Rules for `config.model` (vit_jax.config_rules), checked before any work.
@@ -174,6 +199,7 @@ class VisionTransformer(nn.Module):
       'posemb': config_rules.one_of(POSEMBS),
       'representation_size': config_rules.integer(low=1, optional=True),
       'dtype': config_rules.one_of(COMPUTE_DTYPES),
+      'remat_policy': config_rules.one_of(tuple(REMAT_POLICIES)),
   }
 
   num_classes: int
@@ -185,6 +211,7 @@ class VisionTransformer(nn.Module):
   representation_size: Optional[int] = None
   posemb: str = 'learn'
   dtype: Any = jnp.float32
+  remat_policy: str = 'none'
 
   def sequence_length(self, input_shape: tuple[int, ...]) -> int:
     """Tokens the encoder sees for one image of `input_shape` (H, W, C)."""
@@ -208,7 +235,8 @@ class VisionTransformer(nn.Module):
     x = Encoder(attention=self.attention, posemb=self.posemb, grid=(gh, gw),
                 num_prefix_tokens=int(token),
                 output_tokens=1 if token else None,  # Only cls is read.
-                dtype=self.dtype, name='Transformer',
+                dtype=self.dtype, remat_policy=self.remat_policy,
+                name='Transformer',
                 **self.transformer)(x, train=train)
 
     x = x[:, 0] if self.classifier == 'token' else x.mean(axis=1)
