@@ -17,6 +17,7 @@ from ml_collections import config_flags
 
 from vit_jax import cli
 from vit_jax.runtime import deterministic_kernels
+from vit_jax.runtime import early_interrupt
 from vit_jax.runtime import host_malloc
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -55,20 +56,26 @@ def _process_args(value):
 
 def main(argv):
   del argv  # parse_flags refused positional arguments.
+  if not _WORKDIR.value.strip():
+    cli.fail('--workdir must name a directory')
+  try:
+    _start(_CONFIG.value)
+  except KeyboardInterrupt:  # Ctrl-C before training started, or twice.
+    cli.fail('interrupted; checkpoints already complete are kept, the same '
+             'command resumes from the latest', code=130)
+
+
+def _start(config) -> None:
+  """Sets the process up for the config, then runs it."""
   if not _VERBOSE.value:
     cli.quiet_library_logs()
-  config = _CONFIG.value
   if config.get('deterministic'):
     deterministic_kernels.use_deterministic_kernels()
   import jax  # Imported late: flag errors return before the slow imports.
   if _JAX_DISTRIBUTED.value:
     jax.distributed.initialize(**_process_args(_PROCESSES.value))
-  try:
-    with cli.user_errors_exit():
-      _dispatch(config)
-  except KeyboardInterrupt:  # Ctrl-C before training started, or twice.
-    cli.fail('interrupted; checkpoints already complete are kept, the same '
-             'command resumes from the latest', code=130)
+  with cli.user_errors_exit():
+    _dispatch(config)
 
 
 def _dispatch(config) -> None:
@@ -93,4 +100,5 @@ def _dispatch(config) -> None:
 
 if __name__ == '__main__':
   host_malloc.restart_with_huge_pages()
+  early_interrupt.install()
   app.run(main, flags_parser=lambda argv: cli.parse_flags(argv, _CONFIG))

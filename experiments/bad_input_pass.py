@@ -179,6 +179,9 @@ class Outcome:
 # Helpers: snapshots, commands, judging.
 
 
+LOCK_FILE = '.lock'  # vit_jax/training/workdir.py
+
+
 def snapshot(path: str) -> Optional[dict]:
   """{relative path: sha256 (files) | 'dir' | 'link->target'}; None if absent."""
   if not os.path.lexists(path):
@@ -197,6 +200,12 @@ def snapshot(path: str) -> Optional[dict]:
       rel = os.path.relpath(full, path)
       if os.path.islink(full):
         result[rel] = 'link->' + os.readlink(full)
+        continue
+      if rel == LOCK_FILE:
+        # The run's own lock: it holds the pid of the last process that took
+        # it (each run start rewrites it), never anyone's data. Its presence
+        # still counts.
+        result[rel] = 'lock'
         continue
       with open(full, 'rb') as f:
         result[rel] = hashlib.sha256(f.read()).hexdigest()

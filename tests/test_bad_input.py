@@ -5,6 +5,7 @@ in test_launch.py)."""
 import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -268,3 +269,66 @@ def test_resumable_changes_are_per_field(tmp_path):
   config.input.train_ops = ('flip_lr',)
   with pytest.raises(errors.ConfigError, match='input.train_ops'):
     workdir_lib.check(workdir, config)
+
+
+def test_checkpoints_that_are_a_file_are_refused_and_logs_kept(
+    data_dir, finished_run, tmp_path):
+  """Restarting from step 0 would have dropped the run's metrics rows."""
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(finished_run, workdir)
+  shutil.rmtree(os.path.join(workdir, 'checkpoints'))
+  open(os.path.join(workdir, 'checkpoints'), 'w').close()
+  before = snapshot(workdir)
+  with pytest.raises(errors.ConfigError, match='not a directory'):
+    train_and_capture(tiny_config(data_dir, total_steps=6), workdir)
+  assert snapshot(workdir) == before
+
+
+def test_run_refused_by_its_checkpoints_rewrites_no_record(
+    data_dir, finished_run, tmp_path):
+  """Every checkpoint unreadable: refused, and config.json (a resumable
+  change: total_steps 4 -> 6) is not rewritten."""
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(finished_run, workdir)
+  for root, _, names in os.walk(os.path.join(workdir, 'checkpoints')):
+    for name in names:
+      if os.sep + 'd' + os.sep in os.path.join(root, name):
+        open(os.path.join(root, name), 'w').close()  # Truncated.
+  before = snapshot(workdir)
+  with pytest.raises(errors.ConfigError, match='no checkpoint .* fits'):
+    train_and_capture(tiny_config(data_dir, total_steps=6), workdir)
+  after = snapshot(workdir)
+  after.pop('.lock'), before.pop('.lock')  # Holds the last holder's pid.
+  assert after == before
+
+
+def test_sweep_axis_without_values_is_an_error():
+  from vit_jax.sweeps import grid
+  with pytest.raises(ValueError, match="'lr.base' has no values"):
+    grid.product(('seed', [0, 1]), ('lr.base', []))
+
+
+# The swallowed KeyboardInterrupt is what this test makes happen.
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
+def test_ctrl_c_swallowed_during_start_up_stops_the_run():
+  """A KeyboardInterrupt raised inside a callback that swallows it (XLA's
+  gc callback did) still stops the run when the trainer takes over."""
+  import gc
+  import signal
+  from vit_jax.runtime import early_interrupt
+  from vit_jax.training import preemption
+  previous = signal.getsignal(signal.SIGINT)
+  early_interrupt.install()
+  try:
+    class Swallows:
+      def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)  # Raised in __del__: ignored.
+    Swallows()
+    gc.collect()
+    assert early_interrupt.happened()
+    with pytest.raises(KeyboardInterrupt):
+      with preemption.PreemptionWatcher(lambda step: False):
+        pass
+  finally:
+    signal.signal(signal.SIGINT, previous)
+    early_interrupt._happened = False  # pylint: disable=protected-access

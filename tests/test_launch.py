@@ -94,6 +94,13 @@ BAD = {
                                'config.lr.base=-0.1: must be > 0'),
     'zero_batch': (['--config.batch_size=0'], 1, 'config.batch_size=0'),
     'extra_positional_argument': (['extra'], 1, "unexpected argument(s) 'extra'"),
+    'config_file_not_python': (['--config=README.md'], 1,
+                               'cannot load --config=README.md'),
+    'data_dir_is_a_file': (['--config.data_dir=launch.py'], 1,
+                           "cannot read dataset 'digits'"),
+    'options_of_another_variant': (
+        ['--config.model.attention.name=linformer'], 1,
+        "'linformer' takes no option implementation"),
 }
 
 
@@ -332,3 +339,13 @@ def tmp_path_data_dir(cli):
   command, _ = cli
   flag = [a for a in command('x') if a.startswith('--config.data_dir=')][0]
   return flag.split('=', 1)[1]
+
+
+def test_point_job_flag_errors_are_one_line(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, '-m', 'vit_jax.sweeps.point_job',
+       f'--workdir={tmp_path}'], cwd=ROOT, capture_output=True, text=True,
+      timeout=TIMEOUT_S)
+  lines = [line for line in proc.stderr.splitlines() if line.strip()]
+  assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+  assert lines[0].startswith('error: flag --config_json'), proc.stderr

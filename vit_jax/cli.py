@@ -50,11 +50,25 @@ def quiet_library_logs() -> None:
     if '/orbax/' in record.pathname:
       return record.levelno >= std_logging.CRITICAL
     if '/asyncio/' in record.pathname:
-      return not quiet_disk_errors.is_disk_message(record.getMessage())
+      # Leftovers of orbax's reads and writes that failed (an unreadable
+      # checkpoint, a full disk): the trainer has said what happened.
+      message = record.getMessage()
+      return not (quiet_disk_errors.is_disk_message(message)
+                  or 'exception was never retrieved' in message)
     return True
 
   absl_logging.get_absl_handler().addFilter(keep)
   absl_logging.set_verbosity(absl_logging.WARNING)
+  previous_hook = sys.unraisablehook
+
+  def unraisable_hook(args):
+    # tensorstore's callbacks of an aborted read, delivered after the
+    # asyncio loop that awaited them closed.
+    if not (isinstance(args.exc_value, RuntimeError)
+            and str(args.exc_value) == 'Event loop is closed'):
+      previous_hook(args)
+
+  sys.unraisablehook = unraisable_hook
 
 
 def _load_config_file(spec: str):
@@ -103,20 +117,30 @@ def unknown_field_message(argv, config) -> str | None:
   return None
 
 
-def parse_flags(argv, config_flag):
+def parse_flags(argv, config_flag=None):
   """absl's parsing, with bad flags and config overrides as one-line errors.
 
   Args:
     argv: sys.argv.
-    config_flag: the holder of a `config_flags.DEFINE_config_file` flag.
+    config_flag: the holder of a `config_flags.DEFINE_config_file` flag, if
+      the program has one.
 
   Returns:
     argv without the flags (the program name only: positional arguments are
     refused).
   """
+  # The last --config= wins, as in absl.
+  spec = next((a.split('=', 1)[1] for a in reversed(argv[1:])
+               if a.startswith('--config=')), None)
   try:
     rest = flags.FLAGS(argv)
-    config_flag.value.get('mode')  # Loads the file now if loaded lazily.
+    if config_flag is not None:
+      config_flag.value.get('mode')  # Loads the file now if loaded lazily.
+  except KeyboardInterrupt:
+    fail('interrupted before anything ran', code=130)
+  except SyntaxError as e:  # The config file is not Python.
+    fail(f'cannot load --config={spec}: {e.msg} ({e.filename}, line '
+         f'{e.lineno})')
   except OSError as e:  # Config file missing or unreadable.
     fail(f'cannot load --config: {str(e).splitlines()[-1].strip()}')
   except flags.Error as e:
@@ -126,15 +150,20 @@ def parse_flags(argv, config_flag):
       fail(f'{lines[0].split(": Error whilst")[0]}: {lines[-1].strip()}')
     fail(lines[0].split(' If you intended')[0] if lines else e)
   except (AttributeError, KeyError, TypeError, ValueError) as e:
+    if (isinstance(e, AttributeError) and 'get_config' in str(e)
+        and spec is not None):
+      fail(f'--config={spec}: the file has no get_config() function')
     # ml_collections raises these for overrides of fields that do not exist.
-    spec = next((a.split('=', 1)[1] for a in argv[1:]
-                 if a.startswith('--config=')), None)
     message = unknown_field_message(argv, spec and _load_config_file(spec))
     if message is None:
       text = e.args[0] if e.args else str(e)
       message = 'bad --config override: ' + str(text).strip('\'"').split(
           '\n')[0].strip('\'"')
     fail(message)
+  except Exception as e:  # pylint: disable=broad-except
+    # Whatever else the config file's own code raised.
+    fail(f'cannot load --config={spec}: {type(e).__name__}: '
+         f'{str(e).splitlines()[0] if str(e) else ""}')
   if len(rest) > 1:
     fail(f'unexpected argument(s) {" ".join(rest[1:])!r}: every option is a '
          'flag, e.g. --workdir=DIR or --config.total_steps=100')

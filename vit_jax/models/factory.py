@@ -45,6 +45,16 @@ def check_config(model_config) -> None:
       variant = attention.get(options.get('name'))
     except ValueError as e:
       raise ConfigError(f'config.model.attention.name: {e}') from None
+    # Options of another variant (the name switched by an override).
+    accepted = set(variant.__dataclass_fields__) - {'parent', 'name'}
+    foreign = sorted(set(options) - accepted - {'name'})
+    if foreign:
+      own = sorted(set(variant.OPTION_RULES))
+      raise ConfigError(
+          f'config.model.attention: {options.get("name")!r} takes no option '
+          f'{", ".join(foreign)} (its options: {", ".join(own) or "none"}); '
+          'use a config argument that builds this variant, e.g. '
+          f'default.py:{options.get("name")}')
     config_rules.check(options, variant.OPTION_RULES, prefix='model.attention')
 
 

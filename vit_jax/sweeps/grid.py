@@ -25,7 +25,17 @@ def _short(value: Any) -> str:
 
 
 def product(*axes: tuple[str, Iterable[Any]]) -> list[Point]:
-  """Points for every combination of (dotted_key, values) axes, named by value."""
+  """Points for every combination of (dotted_key, values) axes, named by value.
+
+  Raises:
+    ValueError: an axis without values (the sweep would have no points, and
+      an empty config.sweep means "not a sweep": one run would train).
+  """
+  axes = [(key, list(values)) for key, values in axes]
+  empty = [key for key, values in axes if not values]
+  if empty:
+    raise ValueError(f'sweep axis {empty[0]!r} has no values: the sweep '
+                     'would have no points')
   keys = [key for key, _ in axes]
   points = []
   for values in itertools.product(*(list(v) for _, v in axes)):

@@ -72,4 +72,4 @@ def main(argv):
 
 if __name__ == '__main__':
   host_malloc.restart_with_huge_pages()
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -281,7 +281,10 @@ def _checked_points(config, sweep_dir: str) -> list[dict[str, Any]]:
     try:
       config_validation.validate(grid.apply(config, p))
     except ConfigError as e:
-      raise ConfigError(f'sweep point {p["name"]!r}: {e}') from None
+      prefix = f'sweep point {p["name"]!r}: '
+      message = str(e)  # grid.apply may have named the point already.
+      raise ConfigError(message if message.startswith(prefix)
+                        else prefix + message) from None
     check_point(p, config, sweep_dir)
   return points
 

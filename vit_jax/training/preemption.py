@@ -19,6 +19,8 @@ from typing import Callable, Optional
 
 import jax
 
+from vit_jax.runtime import early_interrupt
+
 
 class PreemptionWatcher:
   """Use as a context manager around the training loop."""
@@ -37,6 +39,8 @@ class PreemptionWatcher:
     # one host only must not make it stop alone (the others would wait).
     if (self._single_process
         and threading.current_thread() is threading.main_thread()):
+      if early_interrupt.happened():  # A Ctrl-C something swallowed.
+        raise KeyboardInterrupt
       for signum in (signal.SIGTERM, signal.SIGINT):
         self._previous[signum] = signal.signal(signum, self._on_signal)
     return self

@@ -7,7 +7,7 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import flax.linen as nn
 import jax
@@ -108,6 +108,12 @@ def check_workdir(run: Run, class_names: list[str]) -> None:
       a run already past this config's total_steps.
   """
   workdir = run.workdir
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  if os.path.lexists(checkpoints) and not os.path.isdir(checkpoints):
+    raise errors.ConfigError(
+        f'{checkpoints} is not a directory: the run\'s checkpoints cannot be '
+        'read or written; move it away or use a new --workdir (nothing was '
+        'changed)')
   if workdir_lib.check(workdir, run.config):
     workdir_lib.check_class_names(workdir, class_names)
   steps_saved = checkpointing.saved_steps(workdir)
@@ -298,11 +304,13 @@ class _Progress:
 
 
 @contextlib.contextmanager
-def _locked_run(config, workdir: str) -> Iterator[tuple[Run, bool]]:
+def _locked_run(config, workdir: str
+                ) -> Iterator[tuple[Run, bool, Callable[[], None]]]:
   """Checks the config and the workdir (reading only), takes its lock,
-  checks again (another run may have started meanwhile), then records the
-  run; yields (run, is_writer) while holding the lock. A refused run has
-  changed nothing.
+  checks again (another run may have started meanwhile); yields (run,
+  is_writer, record) while holding the lock. `record()` writes the run's
+  config.json and class names: call it once the run cannot be refused any
+  more (its checkpoint restored), so a refused run has changed nothing.
 
   Raises:
     ConfigError: with a one-line message.
@@ -310,12 +318,15 @@ def _locked_run(config, workdir: str) -> Iterator[tuple[Run, bool]]:
   run, class_names = build_run(config, workdir)
   check_workdir(run, class_names)
   is_writer = jax.process_index() == 0
-  with workdir_lib.exclusive(workdir, is_writer=is_writer):
-    check_workdir(run, class_names)
+
+  def record():
     if is_writer:
       workdir_lib.save_record(workdir, config)
       workdir_lib.save_class_names(workdir, class_names)
-    yield run, is_writer
+
+  with workdir_lib.exclusive(workdir, is_writer=is_writer):
+    check_workdir(run, class_names)
+    yield run, is_writer, record
 
 
 def prepare_run(config, workdir: str) -> Run:
@@ -325,7 +336,8 @@ def prepare_run(config, workdir: str) -> Run:
   Raises:
     ConfigError: with a one-line message; nothing was written then.
   """
-  with _locked_run(config, workdir) as (run, _):
+  with _locked_run(config, workdir) as (run, _, record):
+    record()
     return run
 
 
@@ -341,13 +353,19 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     NonFiniteError: NaN/inf loss, gradient or parameters; nothing after the
       last good checkpoint was saved.
   """
-  with _locked_run(config, workdir) as (run, is_writer):
-    return _train_in_workdir(run, is_writer)
+  with _locked_run(config, workdir) as (run, is_writer, record):
+    return _train_in_workdir(run, is_writer, record)
 
 
-def _train_in_workdir(run: Run, is_writer: bool) -> dict[str, float]:
-  """train_and_evaluate once the workdir is checked, locked and recorded."""
+def _train_in_workdir(run: Run, is_writer: bool,
+                      record: Callable[[], None]) -> dict[str, float]:
+  """train_and_evaluate once the workdir is checked and locked; `record`
+  writes its config.json."""
   config, workdir = run.config, run.workdir
+  if not checkpointing.saved_steps(workdir):
+    # Nothing can refuse a fresh run now; recorded before any run file
+    # exists, so a kill from here on leaves a workdir that resumes.
+    record()
   ckpt = checkpointing.Checkpointer(
       workdir, every_steps=config.checkpoint_every_steps,
       max_to_keep=config.max_to_keep)
@@ -362,6 +380,7 @@ def _train_in_workdir(run: Run, is_writer: bool) -> dict[str, float]:
       quiet_disk_errors.quiet_disk_errors():
     try:
       state = restore_or_create_state(run, ckpt, batches, set_aside=True)
+      record()  # Only now: a run refused by its checkpoints wrote nothing.
       start = int(jax.device_get(state.step))
       # Rows past `start` were logged by a run killed after its last
       # checkpoint; the steps are about to be run again (identically).

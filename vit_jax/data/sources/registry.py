@@ -77,6 +77,12 @@ def open_split(config, split: str) -> base.Source:
           config.test_split: 'test'}.get(split)
   try:
     return _open(config, config.dataset, split, role)
+  except (PermissionError, FileExistsError, FileNotFoundError,
+          NotADirectoryError, IsADirectoryError) as e:
+    # A data_dir or dataset path that cannot be read or created.
+    raise ValueError(f'cannot read dataset {config.dataset!r} (data_dir '
+                     f'{config.data_dir or "default"}): '
+                     f'{e.strerror or e}: {e.filename}') from None
   except base.NotPreparedError as e:
     fallback = config.dataset_fallback
     if fallback is None:
