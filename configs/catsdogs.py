@@ -11,7 +11,7 @@ Data, in order of preference:
       Microsoft's PetImages (DIR/Cat/*.jpg, DIR/Dog/*.jpg), or your own split
       DIR/{train,test}/{cat,dog}/*.jpg. Without train/test folders each class
       is split 80/20 as the seed did (test_fraction=0.2; chosen by file-name
-      hash, so fixed; vit_jax/data/folder.py). PetImages holds a few corrupt
+      hash, so fixed; vit_jax/data/sources/folder.py). PetImages holds a few corrupt
       files (e.g. Cat/666.jpg is empty): add skip_corrupt to replace each by
       the next example, counted in the log; without it the first one stops
       the run naming its path.

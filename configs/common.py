@@ -59,7 +59,7 @@ def trainer_defaults() -> ml_collections.ConfigDict:
   config.deterministic = True
 
   # Data (see vit_jax/data): a tfds name (vit_jax/data/presets.py; see
-  # `set_dataset`), 'folder:DIR' (vit_jax/data/folder.py), 'digits'
+  # `set_dataset`), 'folder:DIR' (vit_jax/data/sources/folder.py), 'digits'
   # (embedded) or 'synthetic'.
   config.dataset = 'digits'
   config.data_dir = ml_collections.FieldReference(None, field_type=str)

@@ -332,3 +332,41 @@ def test_ctrl_c_swallowed_during_start_up_stops_the_run():
   finally:
     signal.signal(signal.SIGINT, previous)
     early_interrupt._happened = False  # pylint: disable=protected-access
+
+
+def test_bad_evaluation_is_refused_before_training(data_dir, tmp_path):
+  """An eval split that does not exist (or an unknown option) would only
+  fail at the first evaluation, after the steps before it were lost."""
+  for overrides, message in (({'evals__test__split': 'validation'},
+                              'validation'),):
+    with pytest.raises(errors.ConfigError, match=message):
+      trainer.prepare_run(tiny_config(data_dir, **overrides), str(tmp_path))
+    assert not os.path.exists(os.path.join(tmp_path, 'config.json'))
+
+
+def test_field_missing_from_an_old_record_counts_as_its_default(tmp_path):
+  """A record written before grad_accum_steps existed ran with 1: a run
+  with 4 is another config."""
+  config = default.get_config()
+  workdir = str(tmp_path)
+  workdir_lib.save_record(workdir, config)
+  path = os.path.join(workdir, 'config.json')
+  with open(path) as f:
+    record = json.load(f)
+  del record['grad_accum_steps']
+  with open(path, 'w') as f:
+    json.dump(record, f)
+  assert workdir_lib.check(workdir, config)  # Same as the default: fine.
+  config.grad_accum_steps = 4
+  with pytest.raises(errors.ConfigError, match='grad_accum_steps'):
+    workdir_lib.check(workdir, config)
+
+
+def test_sweep_plots_skip_models_without_a_sequence(tmp_path):
+  from vit_jax.sweeps import plots
+  rows = [{'name': 'a', 'status': 'ok', 'mode': 'train', 'dataset': 'digits',
+           'attention': '', 'tokens': None, 'summary_metric': 'test/mse',
+           'summary': 0.1},
+          {'name': 'b', 'status': 'ok', 'mode': 'benchmark', 'kind': 'train',
+           'attention': '', 'tokens': 0, 'step_s_median': 0.1}]
+  assert plots.plot_all(rows, str(tmp_path)) == []

@@ -16,7 +16,7 @@ from vit_jax.benchmarking import model_flops
 from vit_jax.benchmarking import step_memory
 from vit_jax.sweeps import grid
 from vit_jax.sweeps import runner
-from vit_jax.training.config_checks import ConfigError
+from vit_jax.errors import ConfigError
 
 
 def _tiny_config(points):

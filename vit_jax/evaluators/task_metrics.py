@@ -9,6 +9,7 @@ import numpy as np
 
 from vit_jax import config_rules
 from vit_jax.data import input_pipeline
+from vit_jax.data import sources
 from vit_jax.evaluators import registry
 from vit_jax.evaluators.evaluator import Evaluator
 from vit_jax.training import mesh as mesh_lib
@@ -32,6 +33,8 @@ class TaskMetrics(Evaluator):
   def __init__(self, run, name: str, *, split: str = 'test'):
     super().__init__(run, name, split=split)
     self.split = split
+    # Opened now (cached), so an unknown split is refused before training.
+    sources.open_split(run.config, split)
     self._step = make_eval_step(run.task, run.model, run.mesh,
                                 run.state_sharding.params)
 

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import ml_collections
 
-from vit_jax.training.config_checks import ConfigError
+from vit_jax.errors import ConfigError
 
 Point = dict[str, Any]
 

@@ -9,14 +9,18 @@ import matplotlib
 matplotlib.use('Agg')  # Files only; no display needed.
 import matplotlib.pyplot as plt  # noqa: E402
 
+from vit_jax.sweeps import point  # noqa: E402
+
 Row = dict[str, Any]
 
 
 def _series(rows: list[Row], value: Callable[[Row], Any], **match):
   """{attention label: ([tokens], [values])} over ok rows matching `match`."""
   series = collections.defaultdict(lambda: ([], []))
-  for r in sorted(rows, key=lambda r: r.get('tokens', 0)):
+  for r in sorted(rows, key=lambda r: r.get('tokens') or 0):
     if r.get('status') != 'ok' or any(r.get(k) != v for k, v in match.items()):
+      continue
+    if not r.get('tokens'):  # A model without a sequence: no x value.
       continue
     y = value(r)
     if y is not None:
@@ -95,11 +99,11 @@ def plot_all(rows: list[Row], sweep_dir: str) -> list[str]:
         title=f'{kind}: achieved FLOP/s / dense f32 matmul FLOP/s',
         ylabel='fraction of matmul peak', loglog=False, reference=False))
   trained = [r for r in rows if r.get('mode') == 'train']
-  for dataset, metric in sorted({(r.get('dataset'), r.get('summary_metric'))
-                                 for r in trained if r.get('summary_metric')}):
+  for dataset, metric in sorted({(r.get('dataset'), point.summary_of(r)[0])
+                                 for r in trained if point.summary_of(r)[0]}):
     # Each config names its summary metric (config.summary_metric).
-    values = _series(rows, lambda r, m=metric: r.get('summary')
-                     if r.get('summary_metric') == m else None,
+    values = _series(rows, lambda r, m=metric: point.summary_of(r)[1]
+                     if point.summary_of(r)[0] == m else None,
                      mode='train', dataset=dataset)
     if values:
       name = metric.replace('/', '_')

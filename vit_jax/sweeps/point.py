@@ -40,6 +40,16 @@ def describe(config) -> dict:
           'batch': config.batch_size}
 
 
+def summary_of(row: dict) -> tuple[str | None, float | None]:
+  """(metric name, value) a row reports; rows written before
+  config.summary_metric existed report their test accuracy."""
+  if 'summary_metric' in row:
+    return row['summary_metric'], row.get('summary')
+  if 'test_accuracy' in row:
+    return 'test/accuracy', row['test_accuracy']
+  return None, None
+
+
 def result_row(config, workdir: str, max_memory_bytes=None) -> dict:
   """Runs the point in this process; returns its row (identity + figures)."""
   from vit_jax import experiment

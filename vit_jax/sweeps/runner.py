@@ -144,6 +144,7 @@ def _point_differences(config, point_dir: str) -> list[str] | None:
     raise ConfigError(f'{path} is not a point config; restore it or use a '
                       'new --workdir')
   new = json.loads(config.to_json_best_effort())
+  saved = workdir_lib.record_with_defaults(saved)
   return [k for k in workdir_lib.config_differences(saved, new)
           if k.split('.')[0] not in SWEEP_FIELDS]
 
@@ -243,7 +244,8 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
       ('RSS GiB', 8, lambda r: _scaled(r, 'peak_rss_bytes', 2**-30, '.2f')),
       ('util', 5, lambda r: _scaled(r, 'utilization', 1, '.0%')),
       # The value of each point's config.summary_metric (e.g. test/accuracy).
-      ('metric', 6, lambda r: _scaled(r, 'summary', 1, '.4f')),
+      ('metric', 6, lambda r: _scaled(
+          {'summary': point_lib.summary_of(r)[1]}, 'summary', 1, '.4f')),
   )
   line = lambda cells: ' '.join(
       f'{c:<{-w}}' if w < 0 else f'{c:>{w}}'

@@ -46,6 +46,12 @@ def make_mesh(devices=None, axes: Sequence[tuple[str, int]] = DEFAULT_AXES
   devices = np.asarray(jax.devices() if devices is None else devices)
   resolved = axis_sizes(axes, devices.size)
   sizes = [s for _, s in resolved]
+  if int(np.prod(sizes)) < devices.size and jax.process_count() > 1:
+    # The first devices could all be one process's: the others would hold
+    # no part of the batch.
+    raise ValueError(f'config.mesh={tuple(axes)} uses {int(np.prod(sizes))} '
+                     f'of {devices.size} devices; with several processes a '
+                     'mesh must span them all (use -1 for one axis)')
   # Fixed sizes may use fewer devices than there are (e.g. (('data', 1),)):
   # the first ones. Auto axes (not jax.make_mesh's Explicit ones): linen
   # code runs unchanged.

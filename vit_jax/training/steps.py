@@ -122,6 +122,10 @@ def make_train_step(model: nn.Module, task, tx: optax.GradientTransformation,
       donate_argnums=0)
 
 
-def make_predict_fn(model: nn.Module, task) -> Callable:
-  """Returns jitted `(params, batch) -> outputs`."""
-  return jax.jit(lambda params, batch: task.predict(model, params, batch))
+def make_predict_fn(model: nn.Module, task, mesh: Mesh | None = None
+                    ) -> Callable:
+  """Returns jitted `(params, batch) -> outputs`; with `mesh`, the outputs
+  are replicated (readable on every process, whatever the params' sharding).
+  """
+  return jax.jit(lambda params, batch: task.predict(model, params, batch),
+                 out_shardings=mesh_lib.replicated(mesh) if mesh else None)

@@ -1,6 +1,7 @@
 """Training and prediction from a config: the functions launch.py calls."""
 
 import contextlib
+import copy
 import dataclasses
 import math
 import os
@@ -20,6 +21,7 @@ from vit_jax import evaluators as evaluators_lib
 from vit_jax import models
 from vit_jax import tasks
 from vit_jax.data import input_pipeline
+from vit_jax.runtime import early_interrupt
 from vit_jax.training import checkpointing
 from vit_jax.training import config_checks
 from vit_jax.training import config_validation
@@ -97,6 +99,11 @@ def build_run(config, workdir: str) -> tuple[Run, list[str]]:
   run = Run(config=config, workdir=workdir, info=info, task=task, model=model,
             mesh=mesh, total_steps=total, schedule=schedule, tx=tx,
             state_sharding=shardings)
+  try:  # Evaluators check their options (and open their splits) now.
+    Evaluations(run)
+  except (ValueError, TypeError) as e:
+    raise errors.ConfigError(f'config.evals: {str(e).splitlines()[0]}'
+                             ) from None
   return run, class_names
 
 
@@ -130,11 +137,16 @@ def load_state(workdir: str) -> tuple[Any, train_state.TrainState]:
   For evaluation, analysis and comparisons of finished (or running) runs:
   reads WORKDIR/config.json and WORKDIR/checkpoints, writes nothing.
 
+  The state is restored replicated on this machine's devices, whatever mesh
+  and sharding rules trained it (a run of 8 devices loads on a laptop).
+
   Raises:
     ConfigError: no run or no checkpoint in `workdir`.
   """
   config = workdir_lib.load_config(workdir)
-  run, _ = build_run(config, workdir)
+  placed = copy.deepcopy(config)
+  placed.mesh, placed.sharding_rules = mesh_lib.DEFAULT_AXES, ()
+  run, _ = build_run(placed, workdir)
   if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
     raise errors.ConfigError(f'no checkpoint in {workdir}')
   ckpt = checkpointing.Checkpointer(workdir, every_steps=1, max_to_keep=None,
@@ -362,6 +374,8 @@ def _train_in_workdir(run: Run, is_writer: bool,
   """train_and_evaluate once the workdir is checked and locked; `record`
   writes its config.json."""
   config, workdir = run.config, run.workdir
+  if early_interrupt.happened():  # Swallowed during start-up: stop now,
+    raise KeyboardInterrupt       # before anything is opened or written.
   if not checkpointing.saved_steps(workdir):
     # Nothing can refuse a fresh run now; recorded before any run file
     # exists, so a kill from here on leaves a workdir that resumes.
@@ -482,7 +496,7 @@ def predict(config, workdir: str, *, repeats: int = 3) -> np.ndarray:
     params = train_state.create_train_state(*run.state_args()).params
   batch = run.task.random_batch(run.info, config.predict_batch_size,
                                 np.random.default_rng(config.seed))
-  forward = steps.make_predict_fn(run.model, run.task)
+  forward = steps.make_predict_fn(run.model, run.task, run.mesh)
   t0 = time.time()
   outputs = jax.block_until_ready(forward(params, batch))
   compile_s = time.time() - t0

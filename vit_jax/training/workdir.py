@@ -111,6 +111,16 @@ def load_config(workdir: str):
   return config_from_record(record)
 
 
+def record_with_defaults(record: dict[str, Any]) -> dict[str, Any]:
+  """A saved record (JSON dict) with the fields it lacks at their defaults:
+  what the run that wrote it used, so a new value for such a field (e.g.
+  grad_accum_steps=4 on a run recorded before the field existed) counts as a
+  difference."""
+  from configs import common  # Late: configs imports the data pipeline.
+  defaults = json.loads(common.trainer_defaults().to_json_best_effort())
+  return _with_missing(record, defaults)
+
+
 def config_from_record(record: dict[str, Any]) -> ml_collections.ConfigDict:
   """A saved config as a ConfigDict, with the fields it lacks filled in.
 
@@ -174,7 +184,7 @@ def check(workdir: str, config, *, allowed=RESUMABLE_CHANGES) -> bool:
           f'{CONFIG_FILE}: it is not a run of this project, or its record '
           'was deleted; use a new --workdir (nothing was changed)')
     return False
-  new = _as_json_dict(config)
+  saved, new = record_with_defaults(saved), _as_json_dict(config)
   blocking = [k for k in config_differences(saved, new)
               if not _allowed(k, allowed)]
   if blocking:
