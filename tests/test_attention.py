@@ -268,5 +268,5 @@ def test_new_variant_is_one_class_plus_registration():
     params = model.init(jax.random.key(0), images, train=False)
     assert model.apply(params, images, train=False).shape == (2, 3)
   finally:
-    attention.registry._REGISTRY.pop('mean_pool_test')
+    attention.registry.unregister('mean_pool_test')
 

@@ -6,4 +6,4 @@ Adding a variant: one new module here that decorates its class with
 
 from vit_jax.attention import full  # noqa: F401  (registers 'full')
 from vit_jax.attention import linformer  # noqa: F401  (registers 'linformer')
-from vit_jax.attention.registry import get, names, options_of, register  # noqa: F401
+from vit_jax.attention.registry import get, names, options_of, register, unregister  # noqa: F401

@@ -12,35 +12,15 @@ calls it once and hands the result to every layer, so models never need to
 know which variant they hold.
 """
 
-from typing import Any, Callable
+from typing import Any
 
-import flax.linen as nn
+from vit_jax.registry import Registry
 
-_REGISTRY: dict[str, type[nn.Module]] = {}
-
-
-def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-  """Class decorator adding an attention variant under `name`."""
-
-  def add(cls):
-    if name in _REGISTRY:
-      raise ValueError(f'attention variant {name!r} registered twice')
-    _REGISTRY[name] = cls
-    return cls
-
-  return add
-
-
-def names() -> list[str]:
-  return sorted(_REGISTRY)
-
-
-def get(name: str) -> type[nn.Module]:
-  """Returns the attention class registered under `name`."""
-  if name not in _REGISTRY:
-    raise ValueError(
-        f'unknown attention {name!r}; known: {", ".join(names())}')
-  return _REGISTRY[name]
+_REGISTRY = Registry('attention')
+register = _REGISTRY.register
+unregister = _REGISTRY.unregister
+names = _REGISTRY.names
+get = _REGISTRY.get
 
 
 def options_of(attention_config: Any) -> dict[str, Any]:

@@ -5,34 +5,10 @@ Adding an evaluator: one module in vit_jax/evaluators/ with an
 its import line in evaluators/__init__.py.
 """
 
-from typing import Callable
+from vit_jax.registry import Registry
 
-_REGISTRY: dict[str, type] = {}
-
-
-def register(kind: str) -> Callable[[type], type]:
-  """Class decorator adding an evaluator under `kind`."""
-
-  def add(cls):
-    if kind in _REGISTRY:
-      raise ValueError(f'evaluator {kind!r} registered twice')
-    _REGISTRY[kind] = cls
-    return cls
-
-  return add
-
-
-def names() -> list[str]:
-  return sorted(_REGISTRY)
-
-
-def get(kind: str) -> type:
-  """The evaluator class registered under `kind`.
-
-  Raises:
-    ValueError: no such evaluator; the message lists the known ones.
-  """
-  if kind not in _REGISTRY:
-    raise ValueError(f'unknown evaluator {kind!r}; known: '
-                     f'{", ".join(names())}')
-  return _REGISTRY[kind]
+_REGISTRY = Registry('evaluator')
+register = _REGISTRY.register
+unregister = _REGISTRY.unregister
+names = _REGISTRY.names
+get = _REGISTRY.get
