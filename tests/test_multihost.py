@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import jax
+import numpy as np
 import pytest
 
 from test_launch import ROOT
@@ -97,3 +99,53 @@ def test_sigterm_on_one_host_stops_both_at_one_step(tmp_path):
   output = read(tmp_path / 'second0.log')
   assert f'resumed from step {step}' in output
   assert f'at step {step + 3}' in output
+
+
+def test_two_processes_match_one_process_of_as_many_devices(tmp_path):
+  """2 processes x 2 devices (jax.distributed, gloo) train as 1 process x 4
+  devices does: same final parameters (to rounding) and test metrics; only
+  process 0 writes the logs and the record; both write the checkpoint."""
+  data_dir = str(tmp_path / 'data')
+  digits.load_builder(data_dir)
+  common = [*TINY, f'--config.data_dir={data_dir}', '--config.total_steps=6',
+            '--config.checkpoint_every_steps=3',
+            '--config.model.transformer.dropout_rate=0.0']
+
+  def env(devices):
+    return dict(os.environ, JAX_PLATFORMS='cpu',
+                XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
+
+  port = free_port()
+  hosts = [subprocess.Popen(
+      [sys.executable, 'launch.py', *common, f'--workdir={tmp_path / "two"}',
+       '--jax_distributed', f'--processes=127.0.0.1:{port},2,{index}'],
+      cwd=ROOT, env=env(2), stdout=open(tmp_path / f'two{index}.log', 'w'),
+      stderr=subprocess.STDOUT) for index in range(2)]
+  single = subprocess.Popen(
+      [sys.executable, 'launch.py', *common, f'--workdir={tmp_path / "one"}'],
+      cwd=ROOT, env=env(4), stdout=open(tmp_path / 'one.log', 'w'),
+      stderr=subprocess.STDOUT)
+  assert wait_all(hosts + [single]) == [0, 0, 0], read(tmp_path / 'two0.log')
+
+  from vit_jax.training import metrics_log
+  from vit_jax.training import trainer
+  _, two = trainer.load_state(str(tmp_path / 'two'))
+  _, one = trainer.load_state(str(tmp_path / 'one'))
+  assert int(two.step) == int(one.step) == 6
+  for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(two.params),
+                          jax.tree.leaves(one.params)):
+    noise_only = "['key']['bias']" in jax.tree_util.keystr(path)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5,
+                               atol=6e-3 if noise_only else 3e-5,  # lr 3e-3.
+                               err_msg=jax.tree_util.keystr(path))
+  rows = {name: [r for r in metrics_log.read_metrics(str(tmp_path / name))
+                 if 'test/accuracy' in r] for name in ('two', 'one')}
+  assert [r['step'] for r in rows['two']] == [6]  # Written once, by process 0.
+  assert rows['two'][-1]['test/accuracy'] == pytest.approx(
+      rows['one'][-1]['test/accuracy'], abs=1 / 360 + 1e-9)
+  assert rows['two'][-1]['test/count'] == 360
+  assert 'final test accuracy' in read(tmp_path / 'two0.log')
+  assert 'final test accuracy' not in read(tmp_path / 'two1.log')
+  data_files = sorted(os.listdir(tmp_path / 'two' / 'checkpoints' / '6'
+                                 / 'data'))
+  assert data_files[-2:] == ['process_0-of-2.json', 'process_1-of-2.json']
