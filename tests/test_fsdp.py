@@ -126,3 +126,31 @@ def test_bad_mesh_and_rules_are_one_line_errors(data_dir, tmp_path):  # noqa: F8
       ((('data', -1),), (('.*', 'shard'),), 'unknown sharding rule')):
     with pytest.raises(errors.ConfigError, match=message):
       trainer.prepare_run(_config(data_dir, mesh, rules), str(tmp_path))
+
+
+def test_accumulation_under_fsdp_equals_one_device_full_batch(data_dir,  # noqa: F811
+                                                               tmp_path):
+  """grad_accum_steps with sharded parameters (kept sharded: plain-jit
+  micro-batches) gives the full-batch step of one device."""
+  results = {}
+  for name, mesh, rules, k in (('one', (('data', 1),), (), 1),
+                               ('fsdp_k2', (('data', 2), ('fsdp', 4)), FSDP,
+                                2)):
+    config = _config(data_dir, mesh, rules, batch_size=32,
+                     grad_accum_steps=k)
+    run = trainer.prepare_run(config, str(tmp_path / name))
+    step = steps.make_train_step(run.model, run.task, run.tx, run.schedule,
+                                 seed=config.seed, mesh=run.mesh,
+                                 accum_steps=k,
+                                 state_sharding=run.state_sharding)
+    state = train_state.create_train_state(*run.state_args())
+    for batch in first_batches(config, n=2):
+      state, metrics = step(state, mesh_lib.shard_batch(batch, run.mesh))
+    if k > 1:  # Still sharded after the steps.
+      kernel = state.params['Transformer']['encoderblock_0']['MlpBlock_3'][
+          'Dense_0']['kernel']
+      assert kernel.sharding.spec == jax.sharding.PartitionSpec('fsdp', None)
+    results[name] = jax.device_get((state, metrics))
+  _assert_close(results['one'][0].params, results['fsdp_k2'][0].params)
+  np.testing.assert_allclose(results['one'][1]['train/loss'],
+                             results['fsdp_k2'][1]['train/loss'], rtol=1e-5)

@@ -66,6 +66,28 @@ def _accumulated_gradient(task, model, mesh: Mesh, accum_steps: int):
   return grad_fn
 
 
+def _sharded_accumulated_gradient(task, model, accum_steps: int):
+  """Like `_accumulated_gradient`, under plain jit (for sharded params)."""
+
+  def grad_fn(params, batch, rngs):
+    rows = jax.tree.leaves(batch)[0].shape[0]
+
+    def micro(mb):
+      mb = dict(mb)
+      first_row = mb.pop('_row')[0]
+      keys = {n: jax.random.fold_in(k, first_row) for n, k in rngs.items()}
+      return jax.value_and_grad(
+          lambda p: task.loss_and_metrics(model, p, mb, keys),
+          has_aux=True)(params)
+
+    return optax.microbatching.microbatch(
+        micro, argnums=0, microbatch_size=rows // accum_steps,
+        accumulator=optax.microbatching.AccumulationType.MEAN)(
+            dict(batch, _row=jnp.arange(rows)))
+
+  return grad_fn
+
+
 def make_train_step(model: nn.Module, task, tx: optax.GradientTransformation,
                     schedule: optax.Schedule, *, seed: int, mesh: Mesh,
                     accum_steps: int = 1, state_sharding=None) -> Callable:
@@ -90,7 +112,15 @@ def make_train_step(model: nn.Module, task, tx: optax.GradientTransformation,
       state_shardings; default: replicated); the new state stays there.
   """
   base_key = jax.random.key(seed + 1)  # Not the init key.
-  if accum_steps > 1:
+  sharded = state_sharding is not None and any(
+      any(axis is not None for axis in sh.spec)
+      for sh in jax.tree.leaves(state_sharding.params))
+  if accum_steps > 1 and sharded:
+    # FSDP: shard_map would gather the whole parameters for the step. Under
+    # plain jit XLA keeps them sharded and reduce-scatters each
+    # micro-batch's gradient (k collectives per step instead of one).
+    grad_fn = _sharded_accumulated_gradient(task, model, accum_steps)
+  elif accum_steps > 1:
     grad_fn = _accumulated_gradient(task, model, mesh, accum_steps)
   else:
     def grad_fn(params, batch, rngs):
