@@ -22,7 +22,6 @@ import math
 from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 from jax.extend import core
 
 TRAIN_FACTOR = 3  # Forward + backward (input and weight gradients).

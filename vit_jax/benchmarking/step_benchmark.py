@@ -12,7 +12,6 @@ from typing import Any
 import jax
 import numpy as np
 
-from vit_jax import errors
 from vit_jax import models
 from vit_jax import tasks
 from vit_jax.benchmarking import model_flops
@@ -22,7 +21,6 @@ from vit_jax.runtime import process_memory
 from vit_jax.training import config_checks
 from vit_jax.training import mesh as mesh_lib
 from vit_jax.training import optimizer as optimizer_lib
-from vit_jax.training import sharding
 from vit_jax.training import steps
 from vit_jax.training import train_state
 
@@ -81,17 +79,13 @@ def build_step(config, kind: str, image_shape=None):
   # max_length) as one-line ConfigErrors, before any compilation.
   config_checks.check_model(model, inputs)
   # The run's mesh and placements, so memory figures are the run's.
-  try:
-    mesh = mesh_lib.make_mesh(axes=config.mesh)
-    sharding.check_rules(config.sharding_rules, mesh.axis_names)
-  except ValueError as e:
-    raise errors.ConfigError(str(e)) from None
-  config_checks.check_training_fields(config, device_count=mesh.size,
-                                      process_count=jax.process_count())
+  mesh = config_checks.checked_mesh(config)
   schedule = optimizer_lib.learning_rate_schedule(config.lr, 1000)
   tx = optimizer_lib.make_optimizer(config, schedule)
-  state_args = (model, tx, inputs, config.seed, mesh, config.sharding_rules)
-  state = train_state.create_train_state(*state_args)
+  shardings = train_state.state_shardings(model, tx, inputs, config.seed,
+                                          mesh, config.sharding_rules)
+  state = train_state.create_train_state(model, tx, inputs, config.seed, mesh,
+                                         shardings)
   batch = task.random_batch(info, config.batch_size,
                             np.random.default_rng(config.seed))
   batch = mesh_lib.shard_batch(batch, mesh)
@@ -104,7 +98,7 @@ def build_step(config, kind: str, image_shape=None):
     step = steps.make_train_step(
         model, task, tx, schedule, seed=config.seed, mesh=mesh,
         accum_steps=config.grad_accum_steps,
-        state_sharding=train_state.state_shardings(*state_args))
+        state_sharding=shardings)
     return step, (state, batch), tokens, num_params, flops
   forward = steps.make_predict_fn(model, task, mesh)
   return forward, (state.params, batch), tokens, num_params, flops

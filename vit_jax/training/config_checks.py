@@ -2,8 +2,12 @@
 
 import jax
 
+from jax.sharding import Mesh
+
 from vit_jax.errors import ConfigError
+from vit_jax.training import mesh as mesh_lib
 from vit_jax.training import optimizer as optimizer_lib
+from vit_jax.training import sharding as sharding_lib
 
 
 def _check(condition: bool, message: str) -> None:
@@ -39,6 +43,23 @@ def check_training_fields(config, *, device_count: int,
     raise ConfigError(str(e)) from None
   _check(config.optimizer.name in ('adamw', 'sgd'),
          f'unknown optimizer.name {config.optimizer.name!r}; known: adamw, sgd')
+
+
+def checked_mesh(config) -> Mesh:
+  """The config's mesh, once it, the sharding rules and the trainer's
+  fields (batch sizes against its devices) are checked.
+
+  Raises:
+    ConfigError: with a one-line message.
+  """
+  try:
+    mesh = mesh_lib.make_mesh(axes=config.mesh)
+    sharding_lib.check_rules(config.sharding_rules, mesh.axis_names)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  check_training_fields(config, device_count=mesh.size,
+                        process_count=jax.process_count())
+  return mesh
 
 
 def check_model(model, inputs) -> None:

@@ -25,6 +25,30 @@ def step_rngs(base_key: jax.Array, step: jax.Array,
           for i, name in enumerate(streams)}
 
 
+def _micro_batch_mean(task, model, params, batch, rngs, accum_steps: int):
+  """((loss, metrics), grads) averaged over `accum_steps` micro-batches of
+  `batch`, run one after the other (optax.microbatching; rows i, i + k, ...
+  form micro-batch i).
+
+  `batch['_row']` holds each row's index in the global batch: micro-batch m
+  draws dropout keys folded with its first row, so micro-batches get
+  different masks.
+  """
+
+  def micro(mb):
+    mb = dict(mb)
+    first_row = mb.pop('_row')[0]
+    keys = {n: jax.random.fold_in(k, first_row) for n, k in rngs.items()}
+    return jax.value_and_grad(
+        lambda p: task.loss_and_metrics(model, p, mb, keys),
+        has_aux=True)(params)
+
+  rows = jax.tree.leaves(batch)[0].shape[0]
+  return optax.microbatching.microbatch(
+      micro, argnums=0, microbatch_size=rows // accum_steps,
+      accumulator=optax.microbatching.AccumulationType.MEAN)(batch)
+
+
 def _accumulated_gradient(task, model, mesh: Mesh, accum_steps: int):
   """`(params, batch, rngs) -> ((loss, metrics), grads)` over `accum_steps`
   micro-batches, the mean of their gradients.
@@ -33,27 +57,14 @@ def _accumulated_gradient(task, model, mesh: Mesh, accum_steps: int):
   i, i + k, ... of it: optax.microbatching's column-major split) and keeps
   its partial gradient; one all-reduce averages them after the loop. (Under
   plain jit the gradient of replicated parameters is all-reduced inside the
-  loop, k times per step.) Micro-batch m draws dropout keys folded with its
-  first row, so micro-batches get different masks.
+  loop, k times per step.)
   """
   axis = mesh.axis_names
 
   def local(params, batch, rngs):
     # Varying per device: the gradient stays a per-device partial sum.
     params = jax.lax.pcast(params, axis, to='varying')
-
-    def micro(mb):
-      mb = dict(mb)
-      first_row = mb.pop('_row')[0]
-      keys = {n: jax.random.fold_in(k, first_row) for n, k in rngs.items()}
-      return jax.value_and_grad(
-          lambda p: task.loss_and_metrics(model, p, mb, keys),
-          has_aux=True)(params)
-
-    local_rows = jax.tree.leaves(batch)[0].shape[0]
-    out = optax.microbatching.microbatch(
-        micro, argnums=0, microbatch_size=local_rows // accum_steps,
-        accumulator=optax.microbatching.AccumulationType.MEAN)(batch)
+    out = _micro_batch_mean(task, model, params, batch, rngs, accum_steps)
     return jax.lax.pmean(out, axis)  # The one all-reduce of the step.
 
   def grad_fn(params, batch, rngs):
@@ -71,19 +82,9 @@ def _sharded_accumulated_gradient(task, model, accum_steps: int):
 
   def grad_fn(params, batch, rngs):
     rows = jax.tree.leaves(batch)[0].shape[0]
-
-    def micro(mb):
-      mb = dict(mb)
-      first_row = mb.pop('_row')[0]
-      keys = {n: jax.random.fold_in(k, first_row) for n, k in rngs.items()}
-      return jax.value_and_grad(
-          lambda p: task.loss_and_metrics(model, p, mb, keys),
-          has_aux=True)(params)
-
-    return optax.microbatching.microbatch(
-        micro, argnums=0, microbatch_size=rows // accum_steps,
-        accumulator=optax.microbatching.AccumulationType.MEAN)(
-            dict(batch, _row=jnp.arange(rows)))
+    return _micro_batch_mean(task, model, params,
+                             dict(batch, _row=jnp.arange(rows)), rngs,
+                             accum_steps)
 
   return grad_fn
 

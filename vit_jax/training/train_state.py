@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
+from vit_jax.training import mesh as mesh_lib
 from vit_jax.training import sharding as sharding_lib
 
 
@@ -51,21 +52,24 @@ def state_shardings(model, tx, inputs, seed, mesh: Mesh,
 
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation,
                        inputs: Sequence[jax.ShapeDtypeStruct], seed: int,
-                       mesh: Mesh, rules: Sequence[tuple[str, str]] = ()
+                       mesh: Mesh, shardings: TrainState | None = None
                        ) -> TrainState:
-  """Initialises parameters and optimizer state, created already placed on
-  `mesh` by `rules` (never whole on one device when sharded)."""
-  shardings = state_shardings(model, tx, inputs, seed, mesh, rules)
+  """Initialises parameters and optimizer state, created already placed by
+  `shardings` (`state_shardings`; default: replicated on `mesh`), so never
+  whole on one device when sharded."""
   return jax.jit(_init_fn(model, tx, inputs, seed),
-                 out_shardings=shardings)()
+                 out_shardings=(mesh_lib.replicated(mesh) if shardings is None
+                                else shardings))()
 
 
 def abstract_train_state(model, tx, inputs, seed, mesh,
-                         rules: Sequence[tuple[str, str]] = ()) -> TrainState:
-  """Shapes, dtypes and shardings of the state, for restoring checkpoints
-  (onto this mesh, whatever mesh saved them)."""
+                         shardings: TrainState | None = None) -> TrainState:
+  """Shapes, dtypes and shardings (default: replicated on `mesh`) of the
+  state, for restoring checkpoints onto this mesh, whatever mesh saved them.
+  """
   shapes = jax.eval_shape(_init_fn(model, tx, inputs, seed))
-  shardings = sharding_lib.tree_shardings(shapes, mesh, rules)
+  if shardings is None:
+    shardings = sharding_lib.tree_shardings(shapes, mesh, ())
   return jax.tree.map(
       lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
       shapes, shardings)

@@ -30,7 +30,6 @@ from vit_jax.training import metrics_log
 from vit_jax.training import optimizer as optimizer_lib
 from vit_jax.training import preemption
 from vit_jax.training import quiet_disk_errors
-from vit_jax.training import sharding as sharding_lib
 from vit_jax.training import steps
 from vit_jax.training import train_state
 from vit_jax.training import workdir as workdir_lib
@@ -54,7 +53,7 @@ class Run:
   def state_args(self) -> tuple:
     """What create/abstract_train_state take for this run."""
     return (self.model, self.tx, self.task.init_inputs(self.info),
-            self.config.seed, self.mesh, self.config.sharding_rules)
+            self.config.seed, self.mesh, self.state_sharding)
 
 
 def _total_steps(config, num_train: int) -> int:
@@ -74,13 +73,7 @@ def build_run(config, workdir: str) -> tuple[Run, list[str]]:
     ConfigError: with a one-line message.
   """
   config_validation.validate(config)
-  try:
-    mesh = mesh_lib.make_mesh(axes=config.mesh)
-    sharding_lib.check_rules(config.sharding_rules, mesh.axis_names)
-  except ValueError as e:
-    raise errors.ConfigError(str(e)) from None
-  config_checks.check_training_fields(
-      config, device_count=mesh.size, process_count=jax.process_count())
+  mesh = config_checks.checked_mesh(config)
   task = tasks.make_task(config)
   try:
     info = input_pipeline.dataset_info(config)
