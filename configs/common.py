@@ -50,8 +50,23 @@ def trainer_defaults() -> ml_collections.ConfigDict:
   """Fields of the trainer that any config may override."""
   config = ml_collections.ConfigDict()
   config.seed = 0
-  config.mode = 'train'  # 'train', 'predict' (one forward pass) or 'benchmark'.
+  # 'train', 'predict' (images -> top classes, or one timed forward pass),
+  # 'eval' (a checkpoint's metrics on eval_split) or 'benchmark'.
+  config.mode = 'train'
   config.predict_batch_size = 1  # Images in the 'predict' forward pass.
+  # mode='predict' on image files: a file, a folder or a glob (None: one
+  # timed pass on random images); prints the top `predict_top_k` classes.
+  config.predict_inputs = ml_collections.FieldReference(None, field_type=str)
+  config.predict_top_k = 5
+  # mode='eval': the split whose loss and accuracy are appended to the
+  # workdir's metrics ('test', 'train' or any split of the dataset).
+  config.eval_split = 'test'
+  # Initial weights of a fresh run (docs/weights.md): None, a VT/big_vision
+  # .npz file or a run's workdir (its latest checkpoint); adapted to this
+  # model (head, pre_logits, position embedding, Linformer E/F). Paths
+  # ('/'-joined) that fully match a regex of init_skip stay fresh.
+  config.init_from = ml_collections.FieldReference(None, field_type=str)
+  config.init_skip = ()
   # Bit-identical results from run to run (and so exact resumes): launch.py
   # then turns off XLA:CPU's multi-threaded Eigen matmuls, whose summation
   # order varied between processes (no measurable cost on the catsdogs step:
@@ -194,7 +209,8 @@ def vit_model(*, patch_size: int, hidden_size: int, num_layers: int,
               dropout_rate: float = 0.0, attention_dropout_rate: float = 0.0,
               representation_size: int | None = None,
               dtype: str = 'float32',
-              remat_policy: str = 'none') -> ml_collections.ConfigDict:
+              remat_policy: str = 'none',
+              scan_layers: bool = False) -> ml_collections.ConfigDict:
   """A `config.model` section for a ViT."""
   return ml_collections.ConfigDict(dict(
       name='vit',
@@ -212,6 +228,9 @@ def vit_model(*, patch_size: int, hidden_size: int, num_layers: int,
       # What encoder blocks keep for the backward pass: 'none' (all),
       # 'full', 'dots_saveable', ... (vit_jax/models/vit.py REMAT_POLICIES).
       remat_policy=remat_policy,
+      # The blocks as one nn.scan: parameters stacked on a leading layer
+      # axis (big_vision's layout), one block compiled instead of all.
+      scan_layers=scan_layers,
   ))
 
 

@@ -14,6 +14,7 @@ from test_training import first_batches
 from test_training import shared_compilation_cache  # noqa: F401 (fixture)
 from test_training import tiny_config
 from vit_jax import errors
+from vit_jax.models import layer_layout
 from vit_jax.training import checkpointing
 from vit_jax.training import mesh as mesh_lib
 from vit_jax.training import sharding
@@ -154,3 +155,38 @@ def test_accumulation_under_fsdp_equals_one_device_full_batch(data_dir,  # noqa:
   _assert_close(results['one'][0].params, results['fsdp_k2'][0].params)
   np.testing.assert_allclose(results['one'][1]['train/loss'],
                              results['fsdp_k2'][1]['train/loss'], rtol=1e-5)
+
+
+def test_scanned_encoder_under_fsdp_equals_looped_one_device(data_dir,  # noqa: F811
+                                                            tmp_path):
+  """model.scan_layers under data x fsdp: stacked kernels are split on a
+  feature axis (never the layer axis), and two steps equal the looped
+  encoder's on one device."""
+  results = {}
+  for name, scan, mesh, rules in (
+      ('loop', False, (('data', 1),), ()),
+      ('scan', True, (('data', 2), ('fsdp', 4)), FSDP)):
+    config = _config(data_dir, mesh, rules, model__scan_layers=scan,
+                     model__transformer__num_layers=2)
+    run = trainer.prepare_run(config, str(tmp_path / name))
+    step = steps.make_train_step(run.model, run.task, run.tx, run.schedule,
+                                 seed=config.seed, mesh=run.mesh,
+                                 state_sharding=run.state_sharding)
+    state = train_state.create_train_state(*run.state_args())
+    if scan:  # The loop run's initial parameters (fresh Adam state is 0).
+      state = state.replace(params=jax.device_put(
+          layer_layout.to_scan(results['loop_init']),
+          run.state_sharding.params))
+      kernel = state.params['Transformer']['encoderblock']['MlpBlock_3'][
+          'Dense_0']['kernel']  # [layers, 16, 16]
+      assert kernel.shape == (2, 16, 16)
+      assert kernel.sharding.spec[0] is None and 'fsdp' in kernel.sharding.spec
+    else:
+      results['loop_init'] = jax.device_get(state.params)
+    for batch in first_batches(config, n=2):
+      state, metrics = step(state, mesh_lib.shard_batch(batch, run.mesh))
+    results[name] = jax.device_get((state, metrics))
+  loop_params = results['loop'][0].params
+  _assert_close(loop_params, layer_layout.to_loop(results['scan'][0].params))
+  np.testing.assert_allclose(results['loop'][1]['train/loss'],
+                             results['scan'][1]['train/loss'], rtol=1e-5)

@@ -91,6 +91,18 @@ class Encoder1DBlock(nn.Module):
     return x + y
 
 
+class ScannedBlock(Encoder1DBlock):
+  """One step of `nn.scan` over blocks: (x, None) -> (block(x), None).
+
+  `deterministic` is an attribute (not an argument) so that the scan and its
+  remat see only arrays as inputs.
+  """
+  deterministic: bool = True
+
+  def __call__(self, x: jax.Array, mask: Optional[jax.Array]):
+    return super().__call__(x, mask, self.deterministic), None
+
+
 class Encoder(nn.Module):
   """Position embedding, `num_layers` blocks and a final LayerNorm.
 
@@ -106,6 +118,10 @@ class Encoder(nn.Module):
       skip the other rows. Same values as slicing the full output.
     remat_policy: a key of REMAT_POLICIES: blocks recompute in the backward
       pass what the policy does not save (less memory, more FLOPs).
+    scan_layers: run the blocks as one `nn.scan` (parameters stacked on a
+      leading layer axis under `encoderblock`, see models/layer_layout.py):
+      one block is compiled instead of `num_layers`. All rows of the last
+      block are then computed; `output_tokens` only slices the result.
   """
   num_layers: int
   mlp_dim: int
@@ -119,6 +135,7 @@ class Encoder(nn.Module):
   output_tokens: Optional[int] = None
   dtype: Any = jnp.float32
   remat_policy: str = 'none'
+  scan_layers: bool = False
 
   def add_position_embedding(self, x: jax.Array) -> jax.Array:
     if self.posemb == 'learn':
@@ -143,26 +160,46 @@ class Encoder(nn.Module):
 
     x = self.add_position_embedding(x).astype(self.dtype)
     x = nn.Dropout(rate=self.dropout_rate)(x, deterministic=not train)
-    block = Encoder1DBlock
-    policy = REMAT_POLICIES[self.remat_policy]
-    if self.remat_policy != 'none':
-      # Same parameter names; `deterministic` (argument 3, self counted)
-      # is a Python bool.
-      block = nn.remat(Encoder1DBlock, policy=policy, static_argnums=(3,))
-      if shared is not None:
-        # Set the shared module up here: set up inside the first block's
-        # remat, its parameters would be that trace's values (a leak).
-        shared._try_setup()  # pylint: disable=protected-access
-    for i in range(self.num_layers):
-      last = i == self.num_layers - 1
-      x = block(
-          make_attention=make_attention, mlp_dim=self.mlp_dim,
-          dtype=self.dtype, dropout_rate=self.dropout_rate,
-          output_tokens=self.output_tokens if last else None,
-          name=f'encoderblock_{i}')(x, mask, not train)
+    if shared is not None and (self.scan_layers or
+                               self.remat_policy != 'none'):
+      # Set the shared module up here: set up inside the first block's
+      # transform (remat, scan), its parameters would be that trace's values.
+      shared._try_setup()  # pylint: disable=protected-access
+    block_options = dict(make_attention=make_attention, mlp_dim=self.mlp_dim,
+                         dtype=self.dtype, dropout_rate=self.dropout_rate)
+    if self.scan_layers:
+      x = self.scanned_blocks(x, mask, train, block_options)
+    else:
+      x = self.looped_blocks(x, mask, train, block_options)
     if self.output_tokens is not None:
       x = x[:, :self.output_tokens]  # Already so unless num_layers == 0.
     return nn.LayerNorm(name='encoder_norm')(x)
+
+  def looped_blocks(self, x, mask, train: bool, block_options) -> jax.Array:
+    """`encoderblock_0` ... `encoderblock_{num_layers-1}`, one after another."""
+    block = Encoder1DBlock
+    if self.remat_policy != 'none':
+      # `deterministic` (argument 3, self counted) is a Python bool.
+      block = nn.remat(Encoder1DBlock, policy=REMAT_POLICIES[self.remat_policy],
+                       static_argnums=(3,))
+    for i in range(self.num_layers):
+      last = i == self.num_layers - 1
+      x = block(output_tokens=self.output_tokens if last else None,
+                name=f'encoderblock_{i}', **block_options)(x, mask, not train)
+    return x
+
+  def scanned_blocks(self, x, mask, train: bool, block_options) -> jax.Array:
+    """One `encoderblock` scanned `num_layers` times (stacked parameters)."""
+    block = ScannedBlock
+    if self.remat_policy != 'none':
+      block = nn.remat(ScannedBlock, policy=REMAT_POLICIES[self.remat_policy],
+                       prevent_cse=False)  # The scan already prevents CSE.
+    blocks = nn.scan(block, variable_axes={'params': 0},
+                     split_rngs={'params': True, 'dropout': True},
+                     in_axes=nn.broadcast, length=self.num_layers)
+    x, _ = blocks(deterministic=not train, name='encoderblock',
+                  **block_options)(x, mask)
+    return x
 
 
 @registry.register('vit')
@@ -182,6 +219,7 @@ class VisionTransformer(nn.Module):
     dtype: computation dtype; parameters, LayerNorms and logits stay float32.
     remat_policy: what the encoder blocks keep for the backward pass
       (REMAT_POLICIES; 'none': everything).
+    scan_layers: the encoder blocks as one `nn.scan` (Encoder.scan_layers).
   """
   DEFAULT_TASK = 'classification'
   # Rules for `config.model` (vit_jax.config_rules), checked before any work.
@@ -200,6 +238,7 @@ class VisionTransformer(nn.Module):
       'representation_size': config_rules.integer(low=1, optional=True),
       'dtype': config_rules.one_of(COMPUTE_DTYPES),
       'remat_policy': config_rules.one_of(tuple(REMAT_POLICIES)),
+      'scan_layers': config_rules.boolean,
   }
 
   num_classes: int
@@ -212,6 +251,7 @@ class VisionTransformer(nn.Module):
   posemb: str = 'learn'
   dtype: Any = jnp.float32
   remat_policy: str = 'none'
+  scan_layers: bool = False
 
   def sequence_length(self, input_shape: tuple[int, ...]) -> int:
     """Tokens the encoder sees for one image of `input_shape` (H, W, C)."""
@@ -236,7 +276,7 @@ class VisionTransformer(nn.Module):
                 num_prefix_tokens=int(token),
                 output_tokens=1 if token else None,  # Only cls is read.
                 dtype=self.dtype, remat_policy=self.remat_policy,
-                name='Transformer',
+                scan_layers=self.scan_layers, name='Transformer',
                 **self.transformer)(x, train=train)
 
     x = x[:, 0] if self.classifier == 'token' else x.mean(axis=1)

@@ -3,6 +3,8 @@
 import jax
 import optax
 
+from vit_jax.models import layer_layout
+
 
 def learning_rate_schedule(lr_config, total_steps: int) -> optax.Schedule:
   """Linear warmup from 0 to `base`, then `decay` ('cosine' or 'constant')."""
@@ -21,8 +23,16 @@ def learning_rate_schedule(lr_config, total_steps: int) -> optax.Schedule:
 
 
 def _decay_mask(params):
-  # Weight decay on matrices only, not on biases, norms or embeddings' scales.
-  return jax.tree.map(lambda p: p.ndim > 1, params)
+  """True for matrices: no weight decay on biases, norms or scales.
+
+  A scanned encoder's arrays carry a leading layer axis that does not count
+  (a stacked LayerNorm scale [layers, dim] is still a vector).
+  """
+  def is_matrix(path, p):
+    stacked = any(getattr(k, 'key', None) == layer_layout.SCAN_KEY
+                  for k in path)
+    return p.ndim - int(stacked) > 1
+  return jax.tree_util.tree_map_with_path(is_matrix, params)
 
 
 def make_optimizer(config, schedule: optax.Schedule) -> optax.GradientTransformation:

@@ -8,7 +8,10 @@ Dense_0/kernel', 'opt_state/1/0/mu/...') decides. Rules:
   'fsdp(AXIS, MIN_MB)'     split the array's largest dimension that AXIS's
                            size divides over AXIS (fully sharded data
                            parallel); arrays under MIN_MB MiB, or with no such
-                           dimension, are replicated.
+                           dimension, are replicated. The leading layer
+                           axis of a scanned encoder's stacked arrays
+                           (`encoderblock/`) is never the one split: every
+                           scan step reads one layer whole.
 
 Arrays no rule matches are replicated. Adam's moments have their parameter's
 path inside the optimizer state, so they follow the same rule.
@@ -20,6 +23,8 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from vit_jax.models import layer_layout
 
 _FSDP = re.compile(r'fsdp\(\s*(\w+)\s*,\s*([\d.]+)\s*\)$')
 
@@ -65,7 +70,9 @@ def spec_for(path: str, shape: tuple[int, ...], itemsize: int, mesh: Mesh,
     size = mesh.shape[axis]
     if np.prod(shape) * itemsize < min_mb * 2**20:
       return P()
-    divisible = [d for d in range(len(shape)) if shape[d] % size == 0]
+    stacked = f'/{layer_layout.SCAN_KEY}/' in f'/{path}/'
+    divisible = [d for d in range(int(stacked), len(shape))
+                 if shape[d] % size == 0]
     if not divisible:
       return P()
     largest = max(divisible, key=lambda d: shape[d])
