@@ -210,7 +210,8 @@ def vit_model(*, patch_size: int, hidden_size: int, num_layers: int,
               representation_size: int | None = None,
               dtype: str = 'float32',
               remat_policy: str = 'none',
-              scan_layers: bool = False) -> ml_collections.ConfigDict:
+              scan_layers: bool = False,
+              kernels: str = 'auto') -> ml_collections.ConfigDict:
   """A `config.model` section for a ViT."""
   return ml_collections.ConfigDict(dict(
       name='vit',
@@ -231,6 +232,10 @@ def vit_model(*, patch_size: int, hidden_size: int, num_layers: int,
       # The blocks as one nn.scan: parameters stacked on a leading layer
       # axis (big_vision's layout), one block compiled instead of all.
       scan_layers=scan_layers,
+      # Which form of the same values the layers use: 'auto' (CPU-tuned
+      # custom gradients and barriers on CPU, flax's plain forms on GPU/TPU),
+      # 'cpu_tuned' or 'plain' (vit_jax/models/kernel_forms.py).
+      kernels=kernels,
   ))
 
 

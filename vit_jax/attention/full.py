@@ -26,6 +26,8 @@ class FullAttention(MultiHeadAttention):
       'xla', 'cudnn', 'auto': `jax.nn.dot_product_attention` with that
         implementation ('auto' lets JAX choose).
     query_chunk_size, key_chunk_size: block sizes of 'chunked'.
+    cpu_tuned: the einsum path's CPU-tuned form (softmax_core); set by the
+      encoder from `model.kernels`.
   """
   OPTION_RULES = {
       'implementation': config_rules.one_of(IMPLEMENTATIONS),
@@ -35,6 +37,7 @@ class FullAttention(MultiHeadAttention):
   implementation: str = 'einsum'
   query_chunk_size: int = 1024
   key_chunk_size: int = 8192
+  cpu_tuned: bool = False
 
   def attend(self, q, k, v, mask: Optional[jax.Array], deterministic: bool):
     implementation = self.implementation
@@ -43,7 +46,8 @@ class FullAttention(MultiHeadAttention):
                        f'{implementation!r}; known: {", ".join(IMPLEMENTATIONS)}')
     if implementation == 'einsum':
       return softmax_core.einsum_attention(
-          q, k, v, mask, self.dropout_weights(deterministic))
+          q, k, v, mask, self.dropout_weights(deterministic),
+          cpu_tuned=self.cpu_tuned)
     if self.dropout_rate and not deterministic:
       raise ValueError('attention dropout is only supported by '
                        f'implementation=einsum, not {implementation!r}')

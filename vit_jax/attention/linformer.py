@@ -38,6 +38,7 @@ class SequenceProjection(nn.Module):
   max_length: int
   num_heads: Optional[int] = None  # None: one kernel shared by the heads.
   dtype: jnp.dtype = jnp.float32
+  cpu_tuned: bool = False  # `_broadcast_matmul`'s gradient, else autodiff's.
 
   def setup(self):
     shape = (self.max_length, self.k)
@@ -60,7 +61,9 @@ class SequenceProjection(nn.Module):
     if mask is not None:
       x = jnp.where(mask[:, :, None, None], x, jnp.zeros((), x.dtype))
     if self.num_heads is None:
-      return _project_shared(x, kernel)
+      if self.cpu_tuned:
+        return _project_shared(x, kernel)
+      return jnp.einsum('bnhd,nk->bkhd', x, kernel)
     return jnp.einsum('bnhd,hnk->bkhd', x, kernel)
 
 
@@ -72,6 +75,9 @@ class LinformerAttention(multihead.MultiHeadAttention):
     k: projected length.
     max_length: the longest input; fixes the projection's size.
     sharing: one of SHARING_MODES.
+    cpu_tuned: the CPU-tuned forms (sequence map before the key and value
+      maps, custom-gradient projections); set by the encoder from
+      `model.kernels`.
   """
   OPTION_RULES = {
       'k': config_rules.integer(low=1),
@@ -81,17 +87,19 @@ class LinformerAttention(multihead.MultiHeadAttention):
   k: int = 64
   max_length: int = 0
   sharing: str = 'headwise'
+  cpu_tuned: bool = False
 
   @classmethod
   def make_shared(cls, *, k: int = 64, max_length: int = 0,
                   sharing: str = 'headwise', dtype=jnp.float32, name=None,
+                  cpu_tuned: bool = False,
                   **unused_options) -> Optional[nn.Module]:
     """The layerwise projection, created once by the encoder."""
     del unused_options
     if sharing != 'layerwise':
       return None
     return SequenceProjection(k=k, max_length=max_length, dtype=dtype,
-                              name=name)
+                              cpu_tuned=cpu_tuned, name=name)
 
   def _projections(self):
     """Returns (E, F) modules for this layer's sharing mode."""
@@ -108,7 +116,7 @@ class LinformerAttention(multihead.MultiHeadAttention):
       return self.shared, self.shared
     project = lambda name, heads: SequenceProjection(
         k=self.k, max_length=self.max_length, num_heads=heads,
-        dtype=self.dtype, name=name)
+        dtype=self.dtype, cpu_tuned=self.cpu_tuned, name=name)
     if self.sharing == 'kv':
       kv = project('kv_projection', None)
       return kv, kv
@@ -118,7 +126,8 @@ class LinformerAttention(multihead.MultiHeadAttention):
   def queries_keys_values(self, x, mask, maps):
     """Queries for all n tokens; keys and values for the k projected rows."""
     project_keys, project_values = self._projections()
-    if project_keys.num_heads is None and self.k < x.shape[1]:
+    if (self.cpu_tuned and project_keys.num_heads is None
+        and self.k < x.shape[1]):
       return self._map_sequence_first(x, mask, maps, project_keys,
                                       project_values)
     q, k, v = super().queries_keys_values(x, mask, maps)
@@ -162,7 +171,8 @@ class LinformerAttention(multihead.MultiHeadAttention):
     # Padded rows were removed by the projection: no mask is left to apply.
     del mask
     return softmax_core.einsum_attention(q, k, v, None,
-                                         self.dropout_weights(deterministic))
+                                         self.dropout_weights(deterministic),
+                                         cpu_tuned=self.cpu_tuned)
 
 
 def _project_shared(x: jax.Array, kernel: jax.Array) -> jax.Array:

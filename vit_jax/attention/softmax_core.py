@@ -18,7 +18,8 @@ WeightsFn = Callable[[jax.Array], jax.Array]
 
 def einsum_attention(q: jax.Array, k: jax.Array, v: jax.Array,
                      key_mask: Optional[jax.Array] = None,
-                     weights_fn: Optional[WeightsFn] = None) -> jax.Array:
+                     weights_fn: Optional[WeightsFn] = None, *,
+                     cpu_tuned: bool = True) -> jax.Array:
   """Exact softmax attention written as two einsums.
 
   Args:
@@ -27,6 +28,9 @@ def einsum_attention(q: jax.Array, k: jax.Array, v: jax.Array,
     v: [batch, kv_len, heads, head_dim].
     key_mask: optional bool [batch, kv_len]; False keys get no weight.
     weights_fn: optional map over the weights (attention dropout).
+    cpu_tuned: normalise after the second matmul, with its own gradient
+      (`_normalise_late_attention`); False: softmax, then the product, as
+      autodiff sees them (vit_jax/models/kernel_forms.py).
 
   Returns:
     [batch, q_len, heads, head_dim] in the dtype of `q`.
@@ -35,10 +39,11 @@ def einsum_attention(q: jax.Array, k: jax.Array, v: jax.Array,
   # multiply of the logits became a materialised [b, h, q, k] constant feeding
   # the fused dot (a whole extra pass over the largest tensor, both ways).
   q = q * jnp.asarray(1 / np.sqrt(q.shape[-1]), q.dtype)
-  if weights_fn is None:
+  if weights_fn is None and cpu_tuned:
     return _normalise_late_attention(q, k, v, key_mask)
   weights = jax.nn.softmax(_logits(q, k, key_mask), axis=-1).astype(q.dtype)
-  weights = weights_fn(weights)
+  if weights_fn is not None:
+    weights = weights_fn(weights)
   return jnp.einsum('bhqk,bkhd->bqhd', weights, v)
 
 

@@ -14,10 +14,15 @@ class PatchEmbedding(nn.Module):
   Same parameters as a strided `nn.Conv` (kernel [p, p, channels, hidden]), so
   published ViT weights load, but computed as reshape + matmul: on XLA:CPU the
   strided convolution's backward pass was measured markedly slower.
+
+  Attributes:
+    cpu_tuned: False computes the strided convolution itself, the form GPU
+      and TPU compilers handle best (vit_jax/models/kernel_forms.py).
   """
   patch_size: int
   hidden_size: int
   dtype: Any = jnp.float32
+  cpu_tuned: bool = True
 
   @nn.compact
   def __call__(self, images: jax.Array) -> jax.Array:
@@ -30,6 +35,11 @@ class PatchEmbedding(nn.Module):
     kernel = self.param('kernel', nn.initializers.lecun_normal(),
                         (p, p, c, self.hidden_size))
     bias = self.param('bias', nn.initializers.zeros, (self.hidden_size,))
+    if not self.cpu_tuned:
+      x = jax.lax.conv_general_dilated(
+          images.astype(self.dtype), kernel.astype(self.dtype), (p, p),
+          'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+      return x + bias.astype(self.dtype)
     # One einsum over the image as [b, rows, p, cols, p * c] (pixel row within
     # the patch, then a contiguous p * c run): XLA:CPU picks its own operand
     # layout, faster (forward + kernel gradient, 2-core CPU; docs/results.md,

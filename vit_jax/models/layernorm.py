@@ -51,12 +51,26 @@ def _layer_norm_bwd(residuals, dy):
 layer_norm.defvjp(_layer_norm_fwd, _layer_norm_bwd)
 
 
+def plain_layer_norm(x: jax.Array, scale: jax.Array,
+                     bias: jax.Array) -> jax.Array:
+  """`layer_norm`'s values with autodiff's gradient (what nn.LayerNorm does)."""
+  mean, rstd = _stats(x)
+  return (x - mean) * rstd * scale + bias
+
+
 class LayerNorm(nn.Module):
-  """`flax.linen.LayerNorm()` on float32 (same parameters and result)."""
+  """`flax.linen.LayerNorm()` on float32 (same parameters and result).
+
+  Attributes:
+    cpu_tuned: use `layer_norm`'s CPU-tuned gradient; False: autodiff's
+      (vit_jax/models/kernel_forms.py).
+  """
+  cpu_tuned: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     features = x.shape[-1]
     scale = self.param('scale', nn.initializers.ones, (features,))
     bias = self.param('bias', nn.initializers.zeros, (features,))
-    return layer_norm(x.astype(jnp.float32), scale, bias)
+    norm = layer_norm if self.cpu_tuned else plain_layer_norm
+    return norm(x.astype(jnp.float32), scale, bias)

@@ -44,17 +44,24 @@ matmul.defvjp(_matmul_fwd, _matmul_bwd)
 
 
 class Dense(nn.Module):
-  """`flax.linen.Dense` (same parameters and result), faster gradient on CPU."""
+  """`flax.linen.Dense` (same parameters and result), faster gradient on CPU.
+
+  Attributes:
+    cpu_tuned: use `matmul`'s CPU-tuned gradient; False: plain `x @ w`
+      (vit_jax/models/kernel_forms.py).
+  """
   features: int
   dtype: Any = jnp.float32
   kernel_init: Callable = nn.initializers.lecun_normal()
   bias_init: Callable = nn.initializers.zeros
+  cpu_tuned: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.param('kernel', self.kernel_init,
                         (x.shape[-1], self.features))
     bias = self.param('bias', self.bias_init, (self.features,))
-    y = matmul(x.reshape(-1, x.shape[-1]).astype(self.dtype),
-               kernel.astype(self.dtype))
+    product = matmul if self.cpu_tuned else jnp.matmul
+    y = product(x.reshape(-1, x.shape[-1]).astype(self.dtype),
+                kernel.astype(self.dtype))
     return y.reshape(x.shape[:-1] + (self.features,)) + bias.astype(self.dtype)

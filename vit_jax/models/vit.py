@@ -17,6 +17,7 @@ from vit_jax import attention
 from vit_jax import config_rules
 from vit_jax.models import activations
 from vit_jax.models import embeddings
+from vit_jax.models import kernel_forms
 from vit_jax.models import layernorm
 from vit_jax.models import linear
 from vit_jax.models import registry
@@ -43,6 +44,7 @@ class MlpBlock(nn.Module):
   mlp_dim: int
   dtype: Any = jnp.float32
   dropout_rate: float = 0.0
+  cpu_tuned: bool = True  # kernel_forms: CPU-tuned Dense and GELU gradients.
 
   @nn.compact
   def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
@@ -50,8 +52,10 @@ class MlpBlock(nn.Module):
     dense = functools.partial(
         linear.Dense, dtype=self.dtype,
         kernel_init=nn.initializers.xavier_uniform(),
-        bias_init=nn.initializers.normal(stddev=1e-6))
-    y = activations.gelu(dense(self.mlp_dim, name='Dense_0')(x))
+        bias_init=nn.initializers.normal(stddev=1e-6),
+        cpu_tuned=self.cpu_tuned)
+    gelu = activations.gelu if self.cpu_tuned else nn.gelu
+    y = gelu(dense(self.mlp_dim, name='Dense_0')(x))
     y = nn.Dropout(rate=self.dropout_rate)(y, deterministic=deterministic)
     y = dense(x.shape[-1], name='Dense_1')(y)
     return nn.Dropout(rate=self.dropout_rate)(y, deterministic=deterministic)
@@ -65,28 +69,33 @@ class Encoder1DBlock(nn.Module):
     output_tokens: if set, only the first `output_tokens` tokens of the output
       are computed: attention still reads every token, but the residual, the
       second LayerNorm and the MLP run on those rows only.
+    cpu_tuned: the CPU-tuned forms of LayerNorm and the MLP (kernel_forms).
   """
   make_attention: Callable[..., nn.Module]
   mlp_dim: int
   dtype: Any = jnp.float32
   dropout_rate: float = 0.0
   output_tokens: Optional[int] = None
+  cpu_tuned: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: Optional[jax.Array],
                deterministic: bool) -> jax.Array:
     assert x.ndim == 3, x.shape  # [batch, length, hidden]
     # LayerNorm computes in f32 (the default) whatever `dtype` is.
-    y = layernorm.LayerNorm(name='LayerNorm_0')(x).astype(self.dtype)
+    y = layernorm.LayerNorm(cpu_tuned=self.cpu_tuned,
+                            name='LayerNorm_0')(x).astype(self.dtype)
     y = self.make_attention(name='MultiHeadDotProductAttention_1')(
         y, mask, deterministic=deterministic)
     y = nn.Dropout(rate=self.dropout_rate)(y, deterministic=deterministic)
     if self.output_tokens is not None:
       x, y = x[:, :self.output_tokens], y[:, :self.output_tokens]
     x = x + y
-    y = layernorm.LayerNorm(name='LayerNorm_2')(x).astype(self.dtype)
+    y = layernorm.LayerNorm(cpu_tuned=self.cpu_tuned,
+                            name='LayerNorm_2')(x).astype(self.dtype)
     y = MlpBlock(mlp_dim=self.mlp_dim, dtype=self.dtype,
-                 dropout_rate=self.dropout_rate, name='MlpBlock_3')(
+                 dropout_rate=self.dropout_rate, cpu_tuned=self.cpu_tuned,
+                 name='MlpBlock_3')(
                      y, deterministic=deterministic)
     return x + y
 
@@ -122,6 +131,8 @@ class Encoder(nn.Module):
       leading layer axis under `encoderblock`, see models/layer_layout.py):
       one block is compiled instead of `num_layers`. All rows of the last
       block are then computed; `output_tokens` only slices the result.
+    kernels: 'auto', 'cpu_tuned' or 'plain': which form of the same values
+      the layers use (vit_jax/models/kernel_forms.py).
   """
   num_layers: int
   mlp_dim: int
@@ -136,6 +147,7 @@ class Encoder(nn.Module):
   dtype: Any = jnp.float32
   remat_policy: str = 'none'
   scan_layers: bool = False
+  kernels: str = 'auto'
 
   def add_position_embedding(self, x: jax.Array) -> jax.Array:
     if self.posemb == 'learn':
@@ -152,6 +164,9 @@ class Encoder(nn.Module):
     """[batch, length, hidden] -> [batch, length, hidden]."""
     variant = attention.get(self.attention['name'])
     options = attention.options_of(self.attention)
+    cpu_tuned = kernel_forms.use_cpu_tuned(self.kernels)
+    if 'cpu_tuned' in variant.__dataclass_fields__:  # Variants with two forms.
+      options['cpu_tuned'] = cpu_tuned
     shared = variant.make_shared(name='shared_attention', dtype=self.dtype,
                                  **options)
     make_attention = functools.partial(
@@ -166,7 +181,8 @@ class Encoder(nn.Module):
       # transform (remat, scan), its parameters would be that trace's values.
       shared._try_setup()  # pylint: disable=protected-access
     block_options = dict(make_attention=make_attention, mlp_dim=self.mlp_dim,
-                         dtype=self.dtype, dropout_rate=self.dropout_rate)
+                         dtype=self.dtype, dropout_rate=self.dropout_rate,
+                         cpu_tuned=cpu_tuned)
     if self.scan_layers:
       x = self.scanned_blocks(x, mask, train, block_options)
     else:
@@ -220,6 +236,8 @@ class VisionTransformer(nn.Module):
     remat_policy: what the encoder blocks keep for the backward pass
       (REMAT_POLICIES; 'none': everything).
     scan_layers: the encoder blocks as one `nn.scan` (Encoder.scan_layers).
+    kernels: which form of the same values the layers use: 'auto' (CPU-tuned
+      on CPU, plain elsewhere), 'cpu_tuned', 'plain' (kernel_forms.py).
   """
   DEFAULT_TASK = 'classification'
   # Rules for `config.model` (vit_jax.config_rules), checked before any work.
@@ -239,6 +257,7 @@ class VisionTransformer(nn.Module):
       'dtype': config_rules.one_of(COMPUTE_DTYPES),
       'remat_policy': config_rules.one_of(tuple(REMAT_POLICIES)),
       'scan_layers': config_rules.boolean,
+      'kernels': config_rules.one_of(kernel_forms.KERNELS),
   }
 
   num_classes: int
@@ -252,6 +271,7 @@ class VisionTransformer(nn.Module):
   dtype: Any = jnp.float32
   remat_policy: str = 'none'
   scan_layers: bool = False
+  kernels: str = 'auto'
 
   def sequence_length(self, input_shape: tuple[int, ...]) -> int:
     """Tokens the encoder sees for one image of `input_shape` (H, W, C)."""
@@ -263,8 +283,10 @@ class VisionTransformer(nn.Module):
     if self.classifier not in ('token', 'gap'):
       raise ValueError(f'unknown classifier {self.classifier!r}; known: '
                        'token, gap')
-    x = embeddings.PatchEmbedding(self.patch_size, self.hidden_size,
-                                  dtype=self.dtype, name='embedding')(images)
+    x = embeddings.PatchEmbedding(
+        self.patch_size, self.hidden_size, dtype=self.dtype,
+        cpu_tuned=kernel_forms.use_cpu_tuned(self.kernels),
+        name='embedding')(images)
     b, gh, gw, d = x.shape
     x = x.reshape(b, gh * gw, d)
     if self.classifier == 'token':
@@ -276,7 +298,8 @@ class VisionTransformer(nn.Module):
                 num_prefix_tokens=int(token),
                 output_tokens=1 if token else None,  # Only cls is read.
                 dtype=self.dtype, remat_policy=self.remat_policy,
-                scan_layers=self.scan_layers, name='Transformer',
+                scan_layers=self.scan_layers, kernels=self.kernels,
+                name='Transformer',
                 **self.transformer)(x, train=train)
 
     x = x[:, 0] if self.classifier == 'token' else x.mean(axis=1)
