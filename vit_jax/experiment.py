@@ -1,7 +1,12 @@
 """Runs what a config's `mode` asks for: the one place that dispatches modes.
 
   'train'      train_and_evaluate (resuming from the workdir);
-  'predict'    one timed forward pass (reads the workdir only);
+  'predict'    with config.predict_inputs: the top classes of image files
+               (vit_jax/inference/predict_files.py), else one timed forward
+               pass on random images (both read the workdir only);
+  'eval'       loss and accuracy of the workdir's latest checkpoint (or
+               init_from) on config.eval_split, appended to its metrics
+               (vit_jax/inference/evaluate.py);
   'benchmark'  times `config.benchmark.kind` ('train' or 'forward') on random
                inputs (no workdir).
 
@@ -28,7 +33,8 @@ def run(config, workdir: str, *, max_memory_bytes: int | None = None
     'train': the final metrics of every evaluation, keys with '/' as '_'
     (`test_accuracy`, `test_loss`, ...), plus `summary_metric` and its
     value as `summary`. 'benchmark': the step's figures, the machine's
-    matmul FLOP/s and its CPU model and ISA (`cpu`). 'predict': {} (it prints its line).
+    matmul FLOP/s and its CPU model and ISA (`cpu`). 'predict': {} (it
+    prints its lines). 'eval': the metrics, keys with '/' as '_'.
 
   Raises:
     ConfigError: a bad config or workdir (one line).
@@ -43,9 +49,17 @@ def run(config, workdir: str, *, max_memory_bytes: int | None = None
                summary=final[config.summary_metric])
     return row
   if config.mode == 'predict':
+    if config.get('predict_inputs'):  # Image files -> top classes.
+      from vit_jax.inference import predict_files
+      predict_files.predict_files(config, workdir)
+      return {}
     from vit_jax.training import trainer
-    trainer.predict(config, workdir)
+    trainer.predict(config, workdir)  # Random images: one timed pass.
     return {}
+  if config.mode == 'eval':
+    from vit_jax.inference import evaluate
+    metrics = evaluate.evaluate(config, workdir)
+    return {k.replace('/', '_'): v for k, v in metrics.items()}
   if config.mode == 'benchmark':
     from vit_jax.benchmarking import matmul_peak
     from vit_jax.benchmarking import step_benchmark

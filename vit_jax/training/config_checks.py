@@ -18,8 +18,9 @@ def _check(condition: bool, message: str) -> None:
 def check_training_fields(config, *, device_count: int,
                           process_count: int) -> None:
   """Checks the fields of the trainer (not those of the model)."""
-  _check(config.mode in ('train', 'predict', 'benchmark'),
-         f'unknown mode {config.mode!r}; known: train, predict, benchmark')
+  from vit_jax.training.config_validation import MODES  # The one list.
+  _check(config.mode in MODES,
+         f'unknown mode {config.mode!r}; known: {", ".join(MODES)}')
   _check(config.total_steps is not None or config.total_epochs is not None,
          'set total_steps or total_epochs')
   _check((config.total_steps or 0) >= 0 and (config.total_epochs or 0) >= 0,

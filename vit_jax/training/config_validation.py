@@ -10,12 +10,13 @@ The model checks its own section (`models.check_config`), so this layer
 needs no model's or attention variant's names.
 """
 
+import re
 from typing import Optional
 
 from vit_jax import config_rules as r
 from vit_jax.errors import ConfigError
 
-MODES = ('train', 'predict', 'benchmark')
+MODES = ('train', 'predict', 'eval', 'benchmark')
 OPTIMIZERS = ('adamw', 'sgd')
 LR_DECAYS = ('cosine', 'constant')
 BENCHMARK_KINDS = ('train', 'forward')
@@ -64,12 +65,31 @@ def _pairs(first: str, second: str, check_second, *, empty: bool = False):
   return rule
 
 
+def _regexes(value) -> Optional[str]:
+  """A tuple of regular expressions (config.init_skip)."""
+  if isinstance(value, str) or not isinstance(value, (list, tuple)):
+    return 'must be a tuple of regexes, e.g. ("head/.*",)'
+  for pattern in value:
+    if not isinstance(pattern, str):
+      return f'{pattern!r} is not a string'
+    try:
+      re.compile(pattern)
+    except re.error as e:
+      return f'bad regex {pattern!r}: {e}'
+  return None
+
+
 # Dotted field -> rule. Fields a config lacks are skipped (configs saved by
 # older versions); fields not listed here are not read by the trainer.
 RULES: dict[str, r.Rule] = {
     'seed': r.integer(low=0, high=MAX_SEED),
     'mode': r.one_of(MODES),
     'predict_batch_size': r.integer(low=1),
+    'predict_inputs': r.optional_text,
+    'predict_top_k': r.integer(low=1),
+    'eval_split': r.text,
+    'init_from': r.optional_text,
+    'init_skip': _regexes,
     'deterministic': r.boolean,
     'dataset': r.text,
     'data_dir': r.optional_text,

@@ -122,6 +122,10 @@ def check_workdir(run: Run, class_names: list[str]) -> None:
         f'the run in {workdir} is at step {steps_saved[-1]}, past this '
         f'config\'s {run.total_steps} steps; set total_steps >= '
         f'{steps_saved[-1]} (or use a new --workdir) to go on')
+  if not steps_saved and run.config.get('init_from'):
+    # A fresh run: weights that cannot be loaded refuse it, unwritten.
+    from vit_jax.weights import initial_state  # pylint: disable=g-import-not-at-top
+    initial_state.check(run)
 
 
 def load_state(workdir: str) -> tuple[Any, train_state.TrainState]:
@@ -180,6 +184,9 @@ def restore_or_create_state(run: Run, ckpt: checkpointing.Checkpointer,
   args = run.state_args()
   steps_saved = ckpt.all_steps()
   if not steps_saved:
+    if run.config.get('init_from'):  # Fresh run from given weights.
+      from vit_jax.weights import initial_state  # pylint: disable=g-import-not-at-top
+      return initial_state.create(run)
     return train_state.create_train_state(*args)
   abstract = train_state.abstract_train_state(*args)
   skipped, first_error = [], None

@@ -24,9 +24,15 @@ RESUMABLE_CHANGES = frozenset({
     'total_steps', 'total_epochs', 'log_every_steps', 'eval_every_steps',
     'checkpoint_every_steps', 'max_to_keep', 'data_dir', 'evals',
     'summary_metric', 'input.num_threads', 'input.prefetch',
-    'input.cache_max_bytes', 'mesh', 'sharding_rules'})
-# Read-only actions on a run (mode=predict) may differ in these as well.
-READ_ONLY_CHANGES = RESUMABLE_CHANGES | {'mode', 'predict_batch_size'}
+    'input.cache_max_bytes', 'mesh', 'sharding_rules',
+    # Same values either way (vit_jax/models/kernel_forms.py).
+    'model.kernels',
+    # Read by a fresh run only: a run with a checkpoint never reads them.
+    'init_from', 'init_skip'})
+# Read-only actions on a run (mode=predict, mode=eval) may differ in these.
+READ_ONLY_CHANGES = RESUMABLE_CHANGES | {
+    'mode', 'predict_batch_size', 'eval_split', 'predict_inputs',
+    'predict_top_k'}
 # Fields every run record has; a config.json without them is not one.
 RECORD_FIELDS = ('model', 'dataset', 'seed', 'batch_size', 'lr', 'optimizer')
 # Files a run writes; one of them in a workdir without config.json means the

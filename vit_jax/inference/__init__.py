@@ -1,0 +1,1 @@
+"""Using trained weights: predictions on image files, a checkpoint's metrics."""
