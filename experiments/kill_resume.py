@@ -3,6 +3,10 @@ resuming it gives exactly the result of an uninterrupted run.
 
   python experiments/kill_resume.py --trials=20                # kill -9
   python experiments/kill_resume.py --trials=10 --signal=TERM  # preemption
+  # Any other config, e.g. the seq2seq model (the schedule is appended):
+  python experiments/kill_resume.py --trials=5 --run_flags=\
+--config=configs/reversal.py:additive,--config.model.encoder_dim=16,\
+--config.model.decoder_dim=32,--config.batch_size=16
 
 Each trial starts `launch.py` on a tiny digits config (8x8 images, 1 layer,
 dropout on, 1,500 steps, a checkpoint every 100 steps, a progress line every
@@ -68,6 +72,12 @@ _KILLS = flags.DEFINE_integer('kills_per_trial', 2,
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/kill_resume',
                                'Scratch directory (emptied first).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the kill points.')
+_RUN_FLAGS = flags.DEFINE_list(
+    'run_flags', None,
+    'launch.py flags of the run to kill instead of the tiny ViT (the '
+    'schedule flags are appended), e.g. --run_flags=--config=configs/'
+    'reversal.py:additive,--config.model.encoder_dim=16,'
+    '--config.batch_size=16')
 _MIN_INTERRUPTED = flags.DEFINE_integer(
     'min_interrupted', None,
     'Fail unless at least this many trials were really interrupted '
@@ -78,7 +88,7 @@ TIMEOUT_S = 300  # Per launch; a warm run takes ~10 s, more under load.
 POLL_S = 0.002  # A tiny checkpoint's save is in flight for only ~10-100 ms.
 TOTAL_STEPS = 1500
 CHECKPOINT_EVERY = 100
-TINY = [
+TINY_MODEL = [
     '--config=configs/default.py:full', '--config.image_size=8',
     '--config.model.patch_size=4', '--config.model.hidden_size=16',
     '--config.model.transformer.num_layers=1',
@@ -86,12 +96,16 @@ TINY = [
     '--config.model.transformer.mlp_dim=16',
     '--config.model.transformer.dropout_rate=0.1',
     '--config.batch_size=16', '--config.eval_batch_size=64',
+]
+# The schedule the kills are aimed at; appended to any --run_flags.
+SCHEDULE = [
     f'--config.total_steps={TOTAL_STEPS}',
     f'--config.checkpoint_every_steps={CHECKPOINT_EVERY}',
     # A progress line every 10 steps (~25 ms) is what the kills aim at.
     '--config.log_every_steps=10', '--config.eval_every_steps=750',
     '--config.max_to_keep=20',  # Keeps every checkpoint: none is deleted.
 ]
+TINY = TINY_MODEL + SCHEDULE
 _STEP_LINE = re.compile(rb'^step (\d+)/\d+ ')
 _FINAL_LINE = re.compile(rb'^final .* at step \d+')  # 'final test accuracy ...'
 _TMP_MARK = '.orbax-checkpoint-tmp'
@@ -151,7 +165,8 @@ class Attempt:
 
 
 def _command(workdir: str, data_dir: str) -> list[str]:
-  return [sys.executable, 'launch.py', *TINY, f'--config.data_dir={data_dir}',
+  run = (_RUN_FLAGS.value + SCHEDULE) if _RUN_FLAGS.value else TINY
+  return [sys.executable, 'launch.py', *run, f'--config.data_dir={data_dir}',
           f'--workdir={workdir}']
 
 

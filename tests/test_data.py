@@ -394,7 +394,8 @@ def test_unknown_dataset_is_named_as_unknown_listing_every_kind(tmp_path):
     data.dataset_info(config)
   assert str(error.value) == (
       "unknown dataset 'cifar_ten': not a tfds dataset, and not one of "
-      'digits, pathfinder/128, pathfinder/32, pathfinder/64, synthetic, '
+      'dates, digits, pathfinder/128, pathfinder/32, pathfinder/64, reversal, '
+      'synthetic, translated_digits/cluttered, translated_digits/translated, '
       'folder:DIR')
 
 

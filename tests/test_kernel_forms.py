@@ -13,14 +13,12 @@ from vit_jax.models import kernel_forms
 
 ATTENTIONS = {
     'full_einsum': dict(name='full', implementation='einsum'),
-    # k < n: the CPU-tuned form maps x along the sequence first.
+    # k < n with one kernel for all heads: the CPU-tuned form maps x along
+    # the sequence first (kv: one kernel for keys and values).
     'linformer_kv': dict(name='linformer', k=4, max_length=17, sharing='kv'),
-    'linformer_headwise': dict(name='linformer', k=4, max_length=17,
-                               sharing='headwise'),
+    # A kernel per head: the custom-gradient projection is not used.
     'linformer_none': dict(name='linformer', k=4, max_length=17,
                            sharing='none'),
-    'linformer_layerwise': dict(name='linformer', k=4, max_length=17,
-                                sharing='layerwise'),
 }
 IMAGES = jax.random.normal(jax.random.key(1), (2, 16, 16, 3))
 LABELS = jnp.array([1, 3])

@@ -12,13 +12,14 @@ from configs import common
 from vit_jax import models
 from vit_jax.models import layer_layout
 
+# Variants whose parameters differ in kind: per-layer attention maps, and
+# Linformer's projections per layer and per head (none), per layer
+# (headwise) and one for all layers, outside the scan (layerwise).
 ATTENTIONS = {
     'full_einsum': dict(name='full', implementation='einsum'),
-    'full_chunked': dict(name='full', implementation='chunked',
-                         query_chunk_size=8, key_chunk_size=8),
     **{f'linformer_{sharing}': dict(name='linformer', k=4, max_length=17,
                                     sharing=sharing)
-       for sharing in ('none', 'headwise', 'kv', 'layerwise')},
+       for sharing in ('none', 'headwise', 'layerwise')},
 }
 IMAGES = jax.random.normal(jax.random.key(1), (2, 16, 16, 3))
 LABELS = jnp.array([1, 3])

@@ -14,6 +14,8 @@ def attention_label(model_config) -> str:
   ('' for a model without attention options)."""
   if 'attention' not in model_config:
     return ''
+  if model_config.get('use_attention', True) is False:
+    return 'none'  # A model's no-attention baseline (e.g. seq2seq).
   options = dict(model_config.attention)
   label = options.pop('name')
   if 'implementation' in options:

@@ -2,6 +2,8 @@
 registers all of them; `make_task(config)` builds the config's task."""
 
 from vit_jax.tasks import classification  # noqa: F401  (registers it)
+from vit_jax.tasks import ram_classification  # noqa: F401  (registers it)
+from vit_jax.tasks import seq2seq  # noqa: F401  (registers it)
 from vit_jax.tasks.registry import get, names, register, unregister  # noqa: F401
 from vit_jax.tasks.task import Task  # noqa: F401
 

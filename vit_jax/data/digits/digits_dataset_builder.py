@@ -36,7 +36,7 @@ import tensorflow_datasets as tfds
 NUM_TRAIN = 1437
 NUM_TEST = 360
 # SHA-256 of the sorted test indices as little-endian int64.
-_TEST_INDICES_SHA256 = (
+TEST_INDICES_SHA256 = (
     '2fbaae31b8c6aad12464a07771b64269876d904bfed86f77a63c8265fa201621')
 
 
@@ -69,7 +69,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         np.arange(len(labels)), test_size=NUM_TEST, stratify=labels,
         random_state=0)
     digest = hashlib.sha256(np.sort(test).astype('<i8').tobytes()).hexdigest()
-    if digest != _TEST_INDICES_SHA256:
+    if digest != TEST_INDICES_SHA256:
       raise RuntimeError(
           'scikit-learn chose a different digits test split than the fixed '
           'one (index hash mismatch); pin scikit-learn or bump VERSION.')

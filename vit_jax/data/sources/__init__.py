@@ -10,6 +10,7 @@ line below. The input pipeline only calls `open_split`.
 # kind serves).
 from vit_jax.data.sources import folder  # noqa: F401  ('folder:DIR')
 from vit_jax.data.sources import local_builders  # noqa: F401  (digits, ...)
+from vit_jax.data.sources import sequence_builders  # noqa: F401  (reversal, dates)
 from vit_jax.data.sources import synthetic  # noqa: F401  ('synthetic')
 from vit_jax.data.sources import tfds_prepared  # noqa: F401  (other names)
 

@@ -11,6 +11,7 @@ from typing import Callable
 
 from vit_jax.data import digits
 from vit_jax.data import pathfinder
+from vit_jax.data import translated_digits
 from vit_jax.data.sources import base
 from vit_jax.data.sources import registry
 from vit_jax.data.sources import tfds_prepared
@@ -20,6 +21,9 @@ _BUILDERS: dict[str, Callable] = {
     'digits': digits.load_builder,
     **{f'pathfinder/{size}': functools.partial(pathfinder.load_builder, size)
        for size in pathfinder.SIZES},
+    **{f'translated_digits/{kind}': functools.partial(
+        translated_digits.load_builder, kind)
+       for kind in translated_digits.KINDS},
 }
 
 
