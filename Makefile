@@ -22,8 +22,9 @@ $(STAMP): requirements.txt pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/python launch.py --config=$(CONFIG) --workdir=$(WORKDIR)
 
+# Worker processes, one per core (at most 4: each holds 8 fake devices).
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -m "not slow" tests
+	$(VENV)/bin/python -m pytest -q -n auto --maxprocesses=4 -m "not slow" tests
 
 # Multi-process and cluster tests (minutes each); CI runs them after `test`.
 test-slow: $(STAMP)
