@@ -18,6 +18,7 @@ from ml_collections import config_flags
 from vit_jax import cli
 from vit_jax.runtime import deterministic_kernels
 from vit_jax.runtime import early_interrupt
+from vit_jax.runtime import host_devices
 from vit_jax.runtime import host_malloc
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -71,6 +72,8 @@ def _start(config) -> None:
     cli.quiet_library_logs()
   if config.get('deterministic'):
     deterministic_kernels.use_deterministic_kernels()
+  host_devices.use_one_device_per_core(config,
+                                       distributed=_JAX_DISTRIBUTED.value)
   import jax  # Imported late: flag errors return before the slow imports.
   if _JAX_DISTRIBUTED.value:
     jax.distributed.initialize(**_process_args(_PROCESSES.value))

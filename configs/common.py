@@ -72,6 +72,11 @@ def trainer_defaults() -> ml_collections.ConfigDict:
   # order varied between processes (no measurable cost on the catsdogs step:
   # docs/results.md).
   config.deterministic = True
+  # On a CPU-only host: one single-threaded XLA device per core, each batch
+  # split over them (faster than one multi-threaded device; applied only with
+  # the default mesh and no device count in XLA_FLAGS;
+  # vit_jax/runtime/host_devices.py).
+  config.cpu_device_per_core = True
 
   # Data (see vit_jax/data): a tfds name (vit_jax/data/presets.py; see
   # `set_dataset`), 'folder:DIR' (vit_jax/data/sources/folder.py), 'digits'

@@ -19,6 +19,7 @@ from ml_collections import config_flags
 
 from vit_jax import cli
 from vit_jax import errors
+from vit_jax.runtime import host_devices
 from vit_jax.runtime import host_malloc
 from vit_jax.benchmarking import report
 
@@ -46,6 +47,8 @@ def main(argv):
   from vit_jax.training import config_validation
   with cli.user_errors_exit():
     config_validation.validate(_CONFIG.value)
+    # Before JAX starts; the children inherit XLA_FLAGS.
+    host_devices.use_one_device_per_core(_CONFIG.value, distributed=False)
     if _STEPS.value < 1:
       raise errors.ConfigError(f'--steps={_STEPS.value}: must be >= 1')
     if _KIND.value:  # Child: measure one kind, print one JSON line.

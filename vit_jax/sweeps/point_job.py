@@ -19,6 +19,7 @@ from absl import logging
 from vit_jax import cli
 from vit_jax.runtime import deterministic_kernels
 from vit_jax import errors
+from vit_jax.runtime import host_devices
 from vit_jax.runtime import host_malloc
 from vit_jax.sweeps import point
 from vit_jax.training import workdir as workdir_lib
@@ -54,6 +55,8 @@ def main(argv):
     config = _read_config(_CONFIG_JSON.value)
   if config.get('deterministic'):  # As launch.py does, per point.
     deterministic_kernels.use_deterministic_kernels()
+  host_devices.use_one_device_per_core(config,
+                                       distributed=_JAX_DISTRIBUTED.value)
   if _JAX_DISTRIBUTED.value:
     import jax
     jax.distributed.initialize()

@@ -91,6 +91,7 @@ RULES: dict[str, r.Rule] = {
     'init_from': r.optional_text,
     'init_skip': _regexes,
     'deterministic': r.boolean,
+    'cpu_device_per_core': r.boolean,
     'dataset': r.text,
     'data_dir': r.optional_text,
     'dataset_fallback': r.optional_text,

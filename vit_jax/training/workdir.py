@@ -24,7 +24,7 @@ RESUMABLE_CHANGES = frozenset({
     'total_steps', 'total_epochs', 'log_every_steps', 'eval_every_steps',
     'checkpoint_every_steps', 'max_to_keep', 'data_dir', 'evals',
     'summary_metric', 'input.num_threads', 'input.prefetch',
-    'input.cache_max_bytes', 'mesh', 'sharding_rules',
+    'input.cache_max_bytes', 'mesh', 'sharding_rules', 'cpu_device_per_core',
     # Same values either way (vit_jax/models/kernel_forms.py).
     'model.kernels',
     # Read by a fresh run only: a run with a checkpoint never reads them.
