@@ -10,12 +10,10 @@ import subprocess
 import sys
 
 import jax
-from jax.experimental.compilation_cache import compilation_cache
 import numpy as np
 import pytest
 
 from configs import default
-from vit_jax.data import digits
 from vit_jax.errors import ConfigError
 from vit_jax.training import checkpointing
 from vit_jax.training import trainer
@@ -23,33 +21,12 @@ from vit_jax.weights import export
 from vit_jax.weights import initial_state
 from vit_jax.weights import vt_npz
 
+from test_training import data_dir  # noqa: F401 (fixture)
+from test_training import shared_compilation_cache  # noqa: F401 (fixture)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope='module', autouse=True)
-def shared_compilation_cache(tmp_path_factory):
-  """Reuses executables of identical programs across this module's runs
-  (speed only); jax's settings are restored afterwards."""
-  names = ('jax_compilation_cache_dir',
-           'jax_persistent_cache_min_compile_time_secs',
-           'jax_persistent_cache_min_entry_size_bytes')
-  saved = {name: getattr(jax.config, name) for name in names}
-  jax.config.update('jax_compilation_cache_dir',
-                    str(tmp_path_factory.getbasetemp() / 'jax_cache'))
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
-  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
-  compilation_cache.reset_cache()
-  yield
-  for name, value in saved.items():
-    jax.config.update(name, value)
-  compilation_cache.reset_cache()
-
-
-@pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-  path = tmp_path_factory.getbasetemp() / 'tfds_digits'
-  digits.load_builder(str(path))
-  return str(path)
 
 
 def small_config(data_dir, arg='full', **overrides):
