@@ -34,13 +34,15 @@ image (the seed resized the short side to 256 and center-cropped 224).
   python launch.py --config=configs/catsdogs.py:linformer --workdir=runs/cd_smoke \
       --config.total_steps=5 --config.eval_every_steps=5
 
-Expected on a 2-core CPU: the train step alone runs ~230-250 images/s and
-inference ~810-910 images/s
-(`python -m vit_jax.benchmarking --config=configs/catsdogs.py:linformer`), about
-1.7-1.8x the PyTorch seed in training and 1.9-2.0x in inference
-(experiments/peer/compare.py); ~150-180 images/s end to end from a folder of
-JPEGs (decoding shares the cores), so 20 epochs of Kaggle's 20k training
-images take ~40 min; accuracy ~0.68 after 20 epochs is the seed's figure (not
+Expected on a 2-core CPU (the step is matmul-bound, so figures scale with
+the machine's matmul FLOP/s, which the benchmark prints): the train step
+alone runs ~140-155 images/s and inference ~500 images/s where XLA's f32
+matmul peak is ~200 GFLOP/s, ~230-250 and ~810-910 where it is ~400
+(`python -m vit_jax.benchmarking --config=configs/catsdogs.py:linformer`);
+about 1.3-1.8x the PyTorch seed in training and 1.5-2.0x in inference
+(experiments/peer/compare.py); end to end from a folder of JPEGs somewhat
+less (decoding shares the cores), so 20 epochs of Kaggle's 20k training
+images take ~40-70 min; accuracy ~0.68 after 20 epochs is the seed's figure (not
 reproduced here: no Kaggle data offline). The 5-step smoke run takes ~30 s
 including start-up and compilation. Measured figures: docs/results.md.
 """
