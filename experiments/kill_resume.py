@@ -477,10 +477,11 @@ def main(argv):
   if reference[0] is None or 'error' in reference[1]:
     sys.exit(f'error: reading the reference: no test metrics row or '
              f'{reference[1].get("error")}')
+  test_metrics = ', '.join(
+      f'{k} {v:.4f}' for k, v in sorted(reference[0].items())
+      if k.startswith('test/') and isinstance(v, (int, float)))
   print(f'reference: uninterrupted run {ref.wall_s:.1f} s ({startup_s:.1f} s '
-        f'to the first step), test accuracy '
-        f'{reference[0].get("test/accuracy", float("nan")):.4f}, '
-        f'{len(reference[1])} state '
+        f'to the first step), {test_metrics}, {len(reference[1])} state '
         'arrays', flush=True)
 
   phases = dict.fromkeys(PHASES, 0)
