@@ -13,13 +13,13 @@ from vit_jax import models
 from vit_jax.models import layer_layout
 
 # Variants whose parameters differ in kind: per-layer attention maps, and
-# Linformer's projections per layer and per head (none), per layer
-# (headwise) and one for all layers, outside the scan (layerwise).
+# Linformer's projections per layer (headwise; 'none' and 'kv' differ only
+# in their shapes) and one for all layers, outside the scan (layerwise).
 ATTENTIONS = {
     'full_einsum': dict(name='full', implementation='einsum'),
     **{f'linformer_{sharing}': dict(name='linformer', k=4, max_length=17,
                                     sharing=sharing)
-       for sharing in ('none', 'headwise', 'layerwise')},
+       for sharing in ('headwise', 'layerwise')},
 }
 IMAGES = jax.random.normal(jax.random.key(1), (2, 16, 16, 3))
 LABELS = jnp.array([1, 3])
